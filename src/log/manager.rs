@@ -292,6 +292,61 @@ fn read_checkpoint_or_warn(path: &Path) -> HashMap<TopicPartition, i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::batch::testing::batch;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn a_directory_survives_clean_and_unclean_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+            assert!(!manager.previous_shutdown_clean());
+            // A second broker cannot take the same directory.
+            assert!(LogManager::open(dir.path(), |_| LogConfig::default(), T0).is_err());
+            let log = manager
+                .get_or_create("orders", 2, LogConfig::default(), T0)
+                .unwrap();
+            log.append_as_leader(&batch(0, T0, &[b"a", b"b"]), 0, T0)
+                .unwrap();
+            log.advance_log_start(1).unwrap();
+            manager.shutdown().unwrap();
+        }
+        assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+        {
+            let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+            assert!(manager.previous_shutdown_clean());
+            assert!(
+                !dir.path().join(CLEAN_SHUTDOWN_FILE).exists(),
+                "marker must go at start-up"
+            );
+            let log = manager.get("orders", 2).unwrap();
+            assert_eq!((log.log_start_offset(), log.log_end_offset()), (1, 2));
+            log.append_as_leader(&batch(0, T0, &[b"c"]), 0, T0).unwrap();
+            // No shutdown: the next start is unclean.
+        }
+        let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        assert!(!manager.previous_shutdown_clean());
+        let log = manager.get("orders", 2).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (1, 3));
+    }
+
+    #[test]
+    fn deleting_a_partition_frees_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        let log = manager
+            .get_or_create("t", 0, LogConfig::default(), T0)
+            .unwrap();
+        log.append_as_leader(&batch(0, T0, &[b"a"]), 0, T0).unwrap();
+        manager.delete("t", 0).unwrap();
+        assert!(manager.get("t", 0).is_none());
+        assert!(!dir.path().join("t-0").exists());
+        let again = manager
+            .get_or_create("t", 0, LogConfig::default(), T0)
+            .unwrap();
+        assert_eq!(again.log_end_offset(), 0);
+    }
 
     #[test]
     fn partition_dir_names_round_trip_with_dashes_in_topics() {

@@ -482,7 +482,11 @@ impl Segment {
             return Ok(Some((hint_position, h)));
         }
         let mut position = u64::from(files.offset_index.lookup(offset).position);
-        while let Some(h) = read_header(&files.log, position, size)? {
+        // The index entry lies within about one index interval of the target: one read of that
+        // span usually covers every header on the way.
+        let mut scanner =
+            HeaderScanner::new(&files.log, size, config.index_interval_bytes + HEADER_LEN);
+        while let Some(h) = scanner.header_at(position)? {
             if h.last_offset() >= offset {
                 return Ok(Some((position, h)));
             }
@@ -512,31 +516,47 @@ impl Segment {
             (size, self.next_offset)
         } else {
             let limit = start.saturating_add(max_bytes);
+            let bounded = upper_bound < self.next_offset;
             let files = self.files(config)?;
             // Jump over batches that an index entry proves to fit: those before an entry whose
             // position is within the byte budget and whose offset is below the upper bound.
             let by_bytes = files
                 .offset_index
                 .floor_by_position(limit.min(u64::from(u32::MAX)) as u32);
-            let by_offset = files.offset_index.lookup(upper_bound - 1);
+            let by_offset = bounded.then(|| files.offset_index.lookup(upper_bound - 1).position);
             let mut position = start;
-            let mut next = first.base_offset;
+            let mut header = first;
+            let mut scanner = HeaderScanner::new(&files.log, size, SCAN_CHUNK);
             if let Some(entry) = by_bytes {
-                let jump = u64::from(entry.position.min(by_offset.position));
-                if jump > start {
+                let jump = u64::from(entry.position.min(by_offset.unwrap_or(u32::MAX)));
+                if jump > start
+                    && let Some(h) = scanner.header_at(jump)?
+                {
                     position = jump;
+                    header = h;
                 }
             }
-            while let Some(h) = read_header(&files.log, position, size)? {
-                let end = position + h.total_size() as u64;
+            let next;
+            loop {
+                let end = position + header.total_size() as u64;
                 let first_batch = position == start;
-                if h.base_offset >= upper_bound || (end > limit && !(first_batch && min_one)) {
+                if header.base_offset >= upper_bound || (end > limit && !(first_batch && min_one)) {
                     // Offsets are dense: the region ends where this batch begins.
-                    next = h.base_offset;
+                    next = header.base_offset;
                     break;
                 }
-                next = h.next_offset();
                 position = end;
+                if position >= limit {
+                    next = header.next_offset();
+                    break;
+                }
+                match scanner.header_at(position)? {
+                    Some(h) => header = h,
+                    None => {
+                        next = header.next_offset();
+                        break;
+                    }
+                }
             }
             (position, next)
         };
@@ -570,7 +590,9 @@ impl Segment {
             .lookup(timestamp)
             .map_or(base, |e| e.offset);
         let mut position = u64::from(files.offset_index.lookup(from).position);
-        while let Some(h) = read_header(&files.log, position, size)? {
+        let mut scanner =
+            HeaderScanner::new(&files.log, size, config.index_interval_bytes + HEADER_LEN);
+        while let Some(h) = scanner.header_at(position)? {
             if h.max_timestamp >= timestamp {
                 let mut bytes = vec![0u8; h.total_size()];
                 files.log.read_exact_at(&mut bytes, position)?;
@@ -796,6 +818,53 @@ impl IndexTracker {
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += header.total_size();
+    }
+}
+
+/// How much a forward scan of batch headers reads at once.
+const SCAN_CHUNK: usize = 4096 + HEADER_LEN;
+
+/// Reads batch headers forward through a segment file, `chunk` bytes per system call, so that a
+/// run of small batches costs one read instead of one per header.
+struct HeaderScanner<'a> {
+    file: &'a File,
+    size: u64,
+    chunk: usize,
+    buf: [u8; SCAN_CHUNK],
+    buf_start: u64,
+    buf_len: usize,
+}
+
+impl<'a> HeaderScanner<'a> {
+    fn new(file: &'a File, size: u64, chunk: usize) -> Self {
+        HeaderScanner {
+            file,
+            size,
+            chunk: chunk.clamp(HEADER_LEN, SCAN_CHUNK),
+            buf: [0u8; SCAN_CHUNK],
+            buf_start: 0,
+            buf_len: 0,
+        }
+    }
+
+    /// The header of the whole batch at `position`, or `None` if no whole batch starts there.
+    fn header_at(&mut self, position: u64) -> io::Result<Option<BatchHeader>> {
+        if position + HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let cached = position >= self.buf_start
+            && position + HEADER_LEN as u64 <= self.buf_start + self.buf_len as u64;
+        if !cached {
+            let len = (self.size - position).min(self.chunk as u64) as usize;
+            self.file.read_exact_at(&mut self.buf[..len], position)?;
+            self.buf_start = position;
+            self.buf_len = len;
+        }
+        let at = (position - self.buf_start) as usize;
+        match BatchHeader::parse(&self.buf[at..self.buf_len]) {
+            Ok(h) if position + h.total_size() as u64 <= self.size => Ok(Some(h)),
+            _ => Ok(None),
+        }
     }
 }
 
