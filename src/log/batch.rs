@@ -382,22 +382,156 @@ impl fmt::Display for BatchHeader {
     }
 }
 
+/// One record to put into a batch built by [`build`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewRecord<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
+    /// Milliseconds after the batch's base timestamp.
+    pub timestamp_delta: i64,
+}
+
+fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        let byte = (raw & 0x7f) as u8;
+        raw >>= 7;
+        if raw == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn put_varbytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varlong(out, -1),
+        Some(b) => {
+            put_varlong(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// The producer identity a batch carries (-1s for none).
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerFields {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl ProducerFields {
+    pub const NONE: ProducerFields = ProducerFields {
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// Encodes an uncompressed v2 batch of `records` (at least one) with a correct CRC. The broker
+/// writes its own internal records (cluster metadata, group offsets) this way.
+pub fn build(
+    base_offset: i64,
+    base_timestamp: i64,
+    producer: ProducerFields,
+    records: &[NewRecord<'_>],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut max_delta = 0;
+    for (i, record) in records.iter().enumerate() {
+        let mut r = vec![0u8]; // record attributes
+        put_varlong(&mut r, record.timestamp_delta);
+        put_varlong(&mut r, i as i64);
+        put_varbytes(&mut r, record.key);
+        put_varbytes(&mut r, record.value);
+        put_varlong(&mut r, record.headers.len() as i64);
+        for (name, value) in record.headers {
+            put_varbytes(&mut r, Some(name.as_bytes()));
+            put_varbytes(&mut r, *value);
+        }
+        put_varlong(&mut body, r.len() as i64);
+        body.extend_from_slice(&r);
+        max_delta = max_delta.max(record.timestamp_delta);
+    }
+    let count = records.len() as i32;
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&base_offset.to_be_bytes());
+    out.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+    out.push(MAGIC_V2 as u8);
+    out.extend_from_slice(&[0; 4]); // crc, filled below
+    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&(count - 1).max(0).to_be_bytes());
+    out.extend_from_slice(&base_timestamp.to_be_bytes());
+    out.extend_from_slice(&(base_timestamp + max_delta).to_be_bytes());
+    out.extend_from_slice(&producer.producer_id.to_be_bytes());
+    out.extend_from_slice(&producer.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&producer.base_sequence.to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(&body);
+    let crc = compute_crc(&out);
+    out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// One decoded record of an uncompressed batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedRecord {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+fn read_varbytes(buf: &[u8], pos: &mut usize) -> Option<Option<Vec<u8>>> {
+    let len = read_varlong(buf, pos)?;
+    if len < 0 {
+        return Some(None);
+    }
+    let end = pos.checked_add(usize::try_from(len).ok()?)?;
+    let bytes = buf.get(*pos..end)?.to_vec();
+    *pos = end;
+    Some(Some(bytes))
+}
+
+/// Decodes the records of an uncompressed batch (keys and values; headers skipped), or `None` if
+/// the batch is compressed or malformed. Used to replay the broker's own internal topics.
+pub fn decode_records(batch: &[u8]) -> Option<Vec<DecodedRecord>> {
+    let header = BatchHeader::parse(batch).ok()?;
+    if header.compression() != 0 || batch.len() < header.total_size() {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut pos = HEADER_LEN;
+    let end = header.total_size();
+    while pos < end {
+        let length = read_varlong(batch, &mut pos)?;
+        let record_end = pos.checked_add(usize::try_from(length).ok()?)?;
+        if record_end > end {
+            return None;
+        }
+        pos += 1; // attributes
+        let timestamp_delta = read_varlong(batch, &mut pos)?;
+        let offset_delta = read_varlong(batch, &mut pos)?;
+        let key = read_varbytes(batch, &mut pos)?;
+        let value = read_varbytes(batch, &mut pos)?;
+        out.push(DecodedRecord {
+            offset: header.base_offset.saturating_add(offset_delta),
+            timestamp: header.base_timestamp.saturating_add(timestamp_delta),
+            key,
+            value,
+        });
+        pos = record_end;
+    }
+    Some(out)
+}
+
 /// Builders of well-formed batches, for tests, benchmarks and load generation.
 pub mod testing {
     use super::*;
-
-    fn put_varlong(out: &mut Vec<u8>, value: i64) {
-        let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-        loop {
-            let byte = (raw & 0x7f) as u8;
-            raw >>= 7;
-            if raw == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
 
     /// An uncompressed batch of `values` (null keys, no headers) with record `i` at `timestamp + i`.
     pub fn batch(base_offset: i64, timestamp: i64, values: &[&[u8]]) -> Vec<u8> {
@@ -413,37 +547,21 @@ pub mod testing {
         producer_epoch: i16,
         base_sequence: i32,
     ) -> Vec<u8> {
-        let mut records = Vec::new();
-        for (i, value) in values.iter().enumerate() {
-            let mut body = vec![0u8]; // attributes
-            put_varlong(&mut body, i as i64); // timestamp delta
-            put_varlong(&mut body, i as i64); // offset delta
-            put_varlong(&mut body, -1); // null key
-            put_varlong(&mut body, value.len() as i64);
-            body.extend_from_slice(value);
-            put_varlong(&mut body, 0); // no headers
-            put_varlong(&mut records, body.len() as i64);
-            records.extend_from_slice(&body);
-        }
-        let count = values.len() as i32;
-        let mut out = Vec::with_capacity(HEADER_LEN + records.len());
-        out.extend_from_slice(&base_offset.to_be_bytes());
-        out.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + records.len()) as i32).to_be_bytes());
-        out.extend_from_slice(&(-1i32).to_be_bytes());
-        out.push(MAGIC_V2 as u8);
-        out.extend_from_slice(&[0; 4]); // crc, filled below
-        out.extend_from_slice(&0i16.to_be_bytes());
-        out.extend_from_slice(&(count - 1).max(0).to_be_bytes());
-        out.extend_from_slice(&timestamp.to_be_bytes());
-        out.extend_from_slice(&(timestamp + i64::from(count.max(1)) - 1).to_be_bytes());
-        out.extend_from_slice(&producer_id.to_be_bytes());
-        out.extend_from_slice(&producer_epoch.to_be_bytes());
-        out.extend_from_slice(&base_sequence.to_be_bytes());
-        out.extend_from_slice(&count.to_be_bytes());
-        out.extend_from_slice(&records);
-        let crc = compute_crc(&out);
-        out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
-        out
+        let records: Vec<NewRecord<'_>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| NewRecord {
+                value: Some(v),
+                timestamp_delta: i as i64,
+                ..NewRecord::default()
+            })
+            .collect();
+        let producer = ProducerFields {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        };
+        build(base_offset, timestamp, producer, &records)
     }
 }
 
@@ -518,6 +636,46 @@ mod tests {
             split_record_set(&huge),
             Err(BatchError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn built_records_decode_back() {
+        let records = [
+            NewRecord {
+                key: Some(b"k"),
+                value: Some(b"v"),
+                headers: &[("h", Some(b"x"))],
+                timestamp_delta: 0,
+            },
+            NewRecord {
+                key: None,
+                value: None,
+                headers: &[],
+                timestamp_delta: 3,
+            },
+        ];
+        let b = build(7, 100, ProducerFields::NONE, &records);
+        validate(&b).unwrap();
+        let decoded = decode_records(&b).unwrap();
+        assert_eq!(
+            decoded[0],
+            DecodedRecord {
+                offset: 7,
+                timestamp: 100,
+                key: Some(b"k".to_vec()),
+                value: Some(b"v".to_vec())
+            }
+        );
+        assert_eq!(
+            decoded[1],
+            DecodedRecord {
+                offset: 8,
+                timestamp: 103,
+                key: None,
+                value: None
+            }
+        );
+        assert_eq!(BatchHeader::parse(&b).unwrap().max_timestamp, 103);
     }
 
     #[test]

@@ -337,9 +337,21 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let batches = batch::split_record_set(records)?;
+        self.append_validated_as_leader(records, &batches, leader_epoch, now_ms)
+    }
+
+    /// [`Log::append_as_leader`] for a record set the caller already split with
+    /// [`batch::split_record_set`] (which checked framing and CRCs).
+    pub fn append_validated_as_leader(
+        &self,
+        records: &[u8],
+        batches: &[(BatchHeader, std::ops::Range<usize>)],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
         let mut state = self.state.lock();
         let config = Arc::clone(&state.config);
-        for (header, range) in &batches {
+        for (header, range) in batches {
             batch::validate_client_batch(header)?;
             if range.len() > config.max_message_bytes {
                 return Err(LogError::TooLarge {
@@ -351,7 +363,7 @@ impl Log {
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let first_offset = state.next_offset;
-        for (header, range) in &batches {
+        for (header, range) in batches {
             let bytes = &records[range.clone()];
             let base_offset = state.next_offset;
             let patch = PatchedHeader::new(bytes, base_offset, leader_epoch, log_append_time);

@@ -1,0 +1,199 @@
+//! DescribeConfigs for topics and this broker: every key with its value, where the value came from
+//! (topic override, broker file, or Kafka's default), synonyms on request, and (v3+) its type and
+//! documentation.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::Context;
+use crate::config::{BROKER_CONFIGS, Kind, Source, TOPIC_CONFIGS};
+use crate::protocol::header::RequestHeader;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+pub const SOURCE_STATIC_BROKER: i8 = 4;
+pub const SOURCE_DEFAULT: i8 = 5;
+
+struct Entry {
+    name: &'static str,
+    value: Option<String>,
+    source: i8,
+    read_only: bool,
+    kind: Kind,
+    doc: &'static str,
+    synonyms: Vec<(String, Option<String>, i8)>,
+}
+
+fn to_wire(
+    entry: Entry,
+    version: i16,
+    synonyms: bool,
+    documentation: bool,
+) -> DescribeConfigsResourceResult {
+    let mut result = DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_static_str(entry.name))
+        .with_value(entry.value.map(StrBytes::from_string))
+        .with_read_only(entry.read_only)
+        .with_config_source(entry.source);
+    if synonyms {
+        result.synonyms = entry
+            .synonyms
+            .into_iter()
+            .map(|(name, value, source)| {
+                DescribeConfigsSynonym::default()
+                    .with_name(StrBytes::from_string(name))
+                    .with_value(value.map(StrBytes::from_string))
+                    .with_source(source)
+            })
+            .collect();
+    }
+    if version >= 3 {
+        result.config_type = entry.kind as i8;
+        if documentation {
+            result.documentation = Some(StrBytes::from_static_str(entry.doc));
+        }
+    }
+    result
+}
+
+fn topic_entries(
+    ctx: &Context,
+    overrides: &std::collections::BTreeMap<String, String>,
+) -> Vec<Entry> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(def.name) {
+                synonyms.push((def.name.to_string(), Some(v.clone()), SOURCE_DYNAMIC_TOPIC));
+            }
+            let (broker_value, broker_key) = ctx.config.topic_default(def);
+            if let Some(key) = broker_key {
+                synonyms.push((
+                    key.to_string(),
+                    ctx.config.explicit.get(key).cloned(),
+                    SOURCE_STATIC_BROKER,
+                ));
+            }
+            if let Some(first) = def.broker_synonyms.first() {
+                synonyms.push((
+                    first.to_string(),
+                    def.default.map(str::to_string),
+                    SOURCE_DEFAULT,
+                ));
+            }
+            let (value, source) = match overrides.get(def.name) {
+                Some(v) => (Some(v.clone()), SOURCE_DYNAMIC_TOPIC),
+                None if broker_key.is_some() => (broker_value, SOURCE_STATIC_BROKER),
+                None => (broker_value, SOURCE_DEFAULT),
+            };
+            Entry {
+                name: def.name,
+                value,
+                source,
+                read_only: false,
+                kind: def.kind,
+                doc: def.doc,
+                synonyms,
+            }
+        })
+        .collect()
+}
+
+fn broker_entries(ctx: &Context) -> Vec<Entry> {
+    BROKER_CONFIGS
+        .iter()
+        .map(|def| {
+            let (value, source) = ctx.config.describe(def);
+            let source = match source {
+                Source::Static => SOURCE_STATIC_BROKER,
+                Source::Default => SOURCE_DEFAULT,
+            };
+            Entry {
+                name: def.name,
+                synonyms: vec![(def.name.to_string(), value.clone(), source)],
+                value,
+                source,
+                read_only: true,
+                kind: def.kind,
+                doc: def.doc,
+            }
+        })
+        .collect()
+}
+
+pub async fn handle(
+    ctx: &Arc<Context>,
+    header: &RequestHeader,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let version = header.api_version;
+    let image = ctx.metadata.image();
+    let results = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let mut result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries = match resource.resource_type {
+                RESOURCE_TOPIC => match image.topic(&resource.resource_name) {
+                    Some(topic) => Ok(topic_entries(ctx, &topic.configs)),
+                    None => Err((
+                        E::UnknownTopicOrPartition.code(),
+                        format!("Topic {} does not exist", &*resource.resource_name),
+                    )),
+                },
+                RESOURCE_BROKER => {
+                    let name: &str = &resource.resource_name;
+                    if name.is_empty() || name == ctx.config.node_id.to_string() {
+                        Ok(broker_entries(ctx))
+                    } else {
+                        Err((
+                            E::InvalidRequest.code(),
+                            format!(
+                                "Unexpected broker id, expected {} but received {name}",
+                                ctx.config.node_id
+                            ),
+                        ))
+                    }
+                }
+                other => Err((
+                    E::InvalidRequest.code(),
+                    format!("Unsupported resource type {other}"),
+                )),
+            };
+            match entries {
+                Ok(entries) => {
+                    let keys = resource.configuration_keys.as_ref();
+                    result.configs = entries
+                        .into_iter()
+                        .filter(|e| keys.is_none_or(|k| k.iter().any(|k| &**k == e.name)))
+                        .map(|e| {
+                            to_wire(
+                                e,
+                                version,
+                                request.include_synonyms,
+                                request.include_documentation,
+                            )
+                        })
+                        .collect();
+                }
+                Err((code, message)) => {
+                    result.error_code = code;
+                    result.error_message = Some(StrBytes::from_string(message));
+                }
+            }
+            result
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}

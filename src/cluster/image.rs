@@ -1,0 +1,178 @@
+//! The metadata image: an immutable snapshot of what the cluster looks like (brokers, topics with
+//! their ids, partition assignments, leaders, ISR and epochs, topic configuration overrides, the
+//! producer id high-water mark). Request handlers read an `Arc` of the current image without locks;
+//! every change builds a new image by applying metadata records (see [`super::records`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::records::MetadataRecord;
+
+/// A broker as clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+/// Where one partition lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+/// A topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionInfo>,
+    /// Topic-level configuration overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicInfo {
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    pub cluster_id: String,
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    pub topics: BTreeMap<String, Arc<TopicInfo>>,
+    pub topic_names_by_id: HashMap<Uuid, String>,
+    /// The first producer id not yet handed out to any broker.
+    pub next_producer_id: i64,
+    /// Offset of the last metadata record applied.
+    pub last_offset: i64,
+}
+
+impl MetadataImage {
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicInfo>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&Arc<TopicInfo>> {
+        self.topic_names_by_id
+            .get(id)
+            .and_then(|name| self.topics.get(name))
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionInfo> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(index)
+    }
+
+    /// Applies one record, producing the next image's state in place.
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::Topic { name, id } => {
+                self.topic_names_by_id.insert(*id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    Arc::new(TopicInfo {
+                        name: name.clone(),
+                        id: *id,
+                        partitions: Vec::new(),
+                        configs: BTreeMap::new(),
+                    }),
+                );
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+            } => {
+                if let Some(topic) = self.topic_mut(topic_id) {
+                    let info = PartitionInfo {
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                    };
+                    let index = *partition as usize;
+                    if index < topic.partitions.len() {
+                        topic.partitions[index] = info;
+                    } else if index == topic.partitions.len() {
+                        topic.partitions.push(info);
+                    }
+                }
+            }
+            MetadataRecord::TopicConfig {
+                topic_id,
+                key,
+                value,
+            } => {
+                if let Some(topic) = self.topic_mut(topic_id) {
+                    match value {
+                        Some(v) => topic.configs.insert(key.clone(), v.clone()),
+                        None => topic.configs.remove(key),
+                    };
+                }
+            }
+            MetadataRecord::RemoveTopic { id } => {
+                if let Some(name) = self.topic_names_by_id.remove(id) {
+                    self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::ProducerIds { next_producer_id } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+            }
+        }
+    }
+
+    fn topic_mut(&mut self, id: &Uuid) -> Option<&mut TopicInfo> {
+        let name = self.topic_names_by_id.get(id)?;
+        self.topics.get_mut(name).map(Arc::make_mut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_build_and_remove_topics() {
+        let mut image = MetadataImage::default();
+        let id = Uuid::new_v4();
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        });
+        for p in 0..2 {
+            image.apply(&MetadataRecord::Partition {
+                topic_id: id,
+                partition: p,
+                replicas: vec![0],
+                isr: vec![0],
+                leader: 0,
+                leader_epoch: 0,
+            });
+        }
+        image.apply(&MetadataRecord::TopicConfig {
+            topic_id: id,
+            key: "retention.ms".into(),
+            value: Some("1".into()),
+        });
+        let topic = image.topic("t").unwrap();
+        assert_eq!(topic.partitions.len(), 2);
+        assert_eq!(topic.configs["retention.ms"], "1");
+        assert_eq!(image.topic_by_id(&id).unwrap().name, "t");
+        image.apply(&MetadataRecord::RemoveTopic { id });
+        assert!(image.topic("t").is_none());
+        assert!(image.topic_by_id(&id).is_none());
+    }
+}

@@ -1,0 +1,277 @@
+//! The durable home of the metadata image: metadata records appended to the internal log
+//! `__cluster_metadata-0` through the log engine, fsynced before a change is applied, and replayed at
+//! start-up. On one node this log is a quorum of one; replication will carry the same records.
+//!
+//! `meta.properties` in the data directory records the cluster id and the node id that formatted it,
+//! as in Kafka, so a directory cannot be used by a different node by mistake.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tracing::info;
+
+use super::image::{BrokerInfo, MetadataImage};
+use super::records::MetadataRecord;
+use crate::log::batch::{self, NewRecord, ProducerFields};
+use crate::log::{Log, LogConfig, LogManager};
+
+/// The internal topic holding metadata records.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// The log configuration of the metadata log: never deleted by retention.
+pub fn metadata_log_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 * 1024 * 1024,
+        retention_ms: -1,
+        retention_bytes: -1,
+        segment_index_bytes: 1024 * 1024,
+        ..LogConfig::default()
+    }
+}
+
+pub struct MetadataStore {
+    log: Arc<Log>,
+    image: RwLock<Arc<MetadataImage>>,
+    /// One change at a time, so that the image applies records in log order.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl MetadataStore {
+    /// Opens the metadata log and replays it. `brokers` are the brokers known from configuration
+    /// (on one node: this one).
+    pub fn open(
+        logs: &LogManager,
+        node_id: i32,
+        brokers: Vec<BrokerInfo>,
+        now_ms: i64,
+    ) -> io::Result<MetadataStore> {
+        let cluster_id = load_or_create_cluster_id(logs.dir(), node_id)?;
+        let log = logs.get_or_create(METADATA_TOPIC, 0, metadata_log_config(), now_ms)?;
+        log.set_config(metadata_log_config());
+        let mut image = MetadataImage {
+            cluster_id,
+            controller_id: node_id,
+            brokers: brokers.into_iter().map(|b| (b.id, b)).collect(),
+            last_offset: -1,
+            ..MetadataImage::default()
+        };
+        let replayed = replay(&log, &mut image)?;
+        info!(
+            records = replayed,
+            topics = image.topics.len(),
+            "replayed cluster metadata"
+        );
+        Ok(MetadataStore {
+            log,
+            image: RwLock::new(Arc::new(image)),
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The current image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        Arc::clone(&self.image.read())
+    }
+
+    /// Makes `records` durable as one batch, then applies them; returns the new image.
+    pub async fn commit(
+        &self,
+        records: Vec<MetadataRecord>,
+        now_ms: i64,
+    ) -> io::Result<Arc<MetadataImage>> {
+        if records.is_empty() {
+            return Ok(self.image());
+        }
+        let _turn = self.writer.lock().await;
+        let encoded: Vec<Vec<u8>> = records.iter().map(MetadataRecord::encode).collect();
+        let new_records: Vec<NewRecord<'_>> = encoded
+            .iter()
+            .map(|value| NewRecord {
+                value: Some(value),
+                ..NewRecord::default()
+            })
+            .collect();
+        let bytes = batch::build(0, now_ms, ProducerFields::NONE, &new_records);
+        let info = self
+            .log
+            .append_as_leader(&bytes, 0, now_ms)
+            .map_err(|e| io::Error::other(format!("metadata append failed: {e}")))?;
+        self.log.flush_up_to(info.last_offset + 1).await?;
+        let mut next = MetadataImage::clone(&self.image());
+        for record in &records {
+            next.apply(record);
+        }
+        next.last_offset = info.last_offset;
+        let next = Arc::new(next);
+        *self.image.write() = Arc::clone(&next);
+        Ok(next)
+    }
+}
+
+/// Applies every record in the log to `image`; returns how many there were.
+fn replay(log: &Log, image: &mut MetadataImage) -> io::Result<usize> {
+    let mut offset = log.log_start_offset();
+    let mut count = 0;
+    loop {
+        let read = log
+            .read(offset, 1024 * 1024, i64::MAX, true)
+            .map_err(|e| io::Error::other(format!("reading metadata log: {e}")))?;
+        let Some(read) = read else { break };
+        let mut bytes = vec![0u8; read.region.len as usize];
+        read.region
+            .file
+            .read_exact_at(&mut bytes, read.region.position)?;
+        let batches = batch::split_record_set(&bytes).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("metadata log: {e}"))
+        })?;
+        for (_, range) in batches {
+            let records = batch::decode_records(&bytes[range]).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "metadata log holds an undecodable batch",
+                )
+            })?;
+            for record in records {
+                let value = record.value.unwrap_or_default();
+                let parsed = MetadataRecord::decode(&value).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "metadata record at offset {} is not understood: {e}",
+                            record.offset
+                        ),
+                    )
+                })?;
+                image.apply(&parsed);
+                image.last_offset = record.offset;
+                count += 1;
+            }
+        }
+        offset = read.next_offset;
+    }
+    Ok(count)
+}
+
+/// Reads `meta.properties`, creating it with a fresh cluster id on first start.
+fn load_or_create_cluster_id(dir: &Path, node_id: i32) -> io::Result<String> {
+    let path = dir.join("meta.properties");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let props: BTreeMap<String, String> = crate::config::parse_properties(&text);
+            if let Some(stored) = props.get("node.id")
+                && stored != &node_id.to_string()
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} belongs to node {stored}, but this broker is node {node_id}",
+                        path.display()
+                    ),
+                ));
+            }
+            props.get("cluster.id").cloned().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} has no cluster.id", path.display()),
+                )
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let cluster_id = new_cluster_id();
+            let text = format!(
+                "#\n# kafe cluster identity\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n"
+            );
+            crate::log::checkpoint::write_atomically(&path, text.as_bytes())?;
+            Ok(cluster_id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A cluster id in Kafka's form: a random UUID in URL-safe base64 without padding (22 characters).
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = String::with_capacity(22);
+    for byte in bytes {
+        bits = (bits << 8) | u32::from(byte);
+        nbits += 8;
+        while nbits >= 6 {
+            nbits -= 6;
+            out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
+        }
+    }
+    if nbits > 0 {
+        out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn broker() -> Vec<BrokerInfo> {
+        vec![BrokerInfo {
+            id: 0,
+            host: "127.0.0.1".into(),
+            port: 9092,
+            rack: None,
+        }]
+    }
+
+    #[tokio::test]
+    async fn committed_records_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Uuid::new_v4();
+        let cluster_id = {
+            let logs = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+            let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
+            let image = store
+                .commit(
+                    vec![
+                        MetadataRecord::Topic {
+                            name: "orders".into(),
+                            id,
+                        },
+                        MetadataRecord::Partition {
+                            topic_id: id,
+                            partition: 0,
+                            replicas: vec![0],
+                            isr: vec![0],
+                            leader: 0,
+                            leader_epoch: 0,
+                        },
+                    ],
+                    T0,
+                )
+                .await
+                .unwrap();
+            assert_eq!(image.topic("orders").unwrap().partitions.len(), 1);
+            assert_eq!(image.cluster_id.len(), 22);
+            image.cluster_id.clone()
+            // No clean shutdown: the records were fsynced before commit returned.
+        };
+        let logs = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
+        let image = store.image();
+        assert_eq!(image.cluster_id, cluster_id);
+        assert_eq!(image.topic("orders").unwrap().id, id);
+        drop(store);
+        drop(logs);
+        let logs = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        assert!(
+            MetadataStore::open(&logs, 7, broker(), T0).is_err(),
+            "another node id must be refused"
+        );
+    }
+}

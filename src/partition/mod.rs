@@ -1,0 +1,390 @@
+//! One partition's replica state on this broker: its log, the leader epoch, replicas and ISR, the
+//! high watermark, idempotent-producer state, and the waiting rooms for fetches that wait for data
+//! and for acks=all produces that wait for the high watermark and durability.
+//!
+//! The high watermark is the smallest log end offset among the in-sync replicas: on a single
+//! replica it moves with every append. Consumers read below it.
+
+pub mod manager;
+pub mod producer_state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::cluster::PartitionInfo;
+use crate::log::batch::{self, BatchError};
+use crate::log::{FileRegion, Log, LogError};
+use producer_state::{ProducerError, ProducerStateTable, SequenceCheck};
+
+pub use manager::ReplicaManager;
+
+/// Why a partition refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("this broker is not the leader of the partition")]
+    NotLeader,
+    #[error("only {isr} in-sync replicas, {required} required")]
+    NotEnoughReplicas { isr: usize, required: usize },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+}
+
+impl From<BatchError> for PartitionError {
+    fn from(e: BatchError) -> Self {
+        PartitionError::Log(LogError::Batch(e))
+    }
+}
+
+/// The result of a leader append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// The batch had been written before (an idempotent producer's retry).
+    pub duplicate: bool,
+}
+
+/// What a fetch read from a partition.
+#[derive(Debug, Clone)]
+pub struct PartitionRead {
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    /// Whole batches, or `None` when there was nothing to return.
+    pub region: Option<FileRegion>,
+    /// The offset after the returned batches.
+    pub next_offset: i64,
+}
+
+#[derive(Debug, Clone)]
+struct ReplicaState {
+    leader: i32,
+    leader_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    /// Log end offsets followers reported by fetching (empty on one node).
+    follower_end_offsets: HashMap<i32, i64>,
+}
+
+pub struct Partition {
+    topic: Arc<str>,
+    topic_id: Uuid,
+    index: i32,
+    local_broker: i32,
+    log: Arc<Log>,
+    replica: Mutex<ReplicaState>,
+    high_watermark: AtomicI64,
+    /// Idempotence state; its lock also keeps check-then-append atomic for leader appends.
+    producers: Mutex<ProducerStateTable>,
+    /// Woken whenever the high watermark moves (waiting fetches and acks=all produces).
+    high_watermark_moved: Notify,
+}
+
+impl Partition {
+    pub fn new(
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+        local_broker: i32,
+        log: Arc<Log>,
+        info: &PartitionInfo,
+        high_watermark: i64,
+    ) -> Partition {
+        let partition = Partition {
+            topic: Arc::from(topic),
+            topic_id,
+            index,
+            local_broker,
+            high_watermark: AtomicI64::new(
+                high_watermark
+                    .min(log.log_end_offset())
+                    .max(log.log_start_offset()),
+            ),
+            log,
+            replica: Mutex::new(ReplicaState {
+                leader: info.leader,
+                leader_epoch: info.leader_epoch,
+                replicas: info.replicas.clone(),
+                isr: info.isr.clone(),
+                follower_end_offsets: HashMap::new(),
+            }),
+            producers: Mutex::new(ProducerStateTable::default()),
+            high_watermark_moved: Notify::new(),
+        };
+        partition.maybe_advance_high_watermark();
+        partition
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn topic_id(&self) -> Uuid {
+        self.topic_id
+    }
+
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.replica.lock().leader_epoch
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.replica.lock().leader == self.local_broker
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// Takes a new assignment from the metadata image.
+    pub fn update_assignment(&self, info: &PartitionInfo) {
+        let mut replica = self.replica.lock();
+        replica.leader = info.leader;
+        replica.leader_epoch = info.leader_epoch;
+        replica.replicas = info.replicas.clone();
+        replica.isr = info.isr.clone();
+        replica
+            .follower_end_offsets
+            .retain(|id, _| info.replicas.contains(id));
+        drop(replica);
+        self.maybe_advance_high_watermark();
+    }
+
+    /// Appends a producer's record set as leader: leadership, ISR size for acks=all, batch
+    /// validation, then idempotence checks and the append itself under one lock.
+    pub fn append_as_leader(
+        &self,
+        records: &[u8],
+        required_acks: i16,
+        min_insync_replicas: usize,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, PartitionError> {
+        let leader_epoch = {
+            let replica = self.replica.lock();
+            if replica.leader != self.local_broker {
+                return Err(PartitionError::NotLeader);
+            }
+            if required_acks == -1 && replica.isr.len() < min_insync_replicas {
+                return Err(PartitionError::NotEnoughReplicas {
+                    isr: replica.isr.len(),
+                    required: min_insync_replicas,
+                });
+            }
+            replica.leader_epoch
+        };
+        let batches = batch::split_record_set(records)?;
+        let mut producers = self.producers.lock();
+        for (header, _) in &batches {
+            if let SequenceCheck::Duplicate(done) = producers.check(header)? {
+                // Kafka answers a retried batch with the offsets it got the first time.
+                return Ok(AppendOutcome {
+                    first_offset: done.first_offset,
+                    last_offset: done.last_offset,
+                    log_append_time: done.log_append_time,
+                    log_start_offset: self.log.log_start_offset(),
+                    duplicate: true,
+                });
+            }
+        }
+        let info = self
+            .log
+            .append_validated_as_leader(records, &batches, leader_epoch, now_ms)?;
+        let mut offset = info.first_offset;
+        for (header, _) in &batches {
+            let last = offset + i64::from(header.last_offset_delta);
+            producers.record(header, offset, last, info.log_append_time, now_ms);
+            offset = last + 1;
+        }
+        drop(producers);
+        self.maybe_advance_high_watermark();
+        Ok(AppendOutcome {
+            first_offset: info.first_offset,
+            last_offset: info.last_offset,
+            log_append_time: info.log_append_time,
+            log_start_offset: self.log.log_start_offset(),
+            duplicate: false,
+        })
+    }
+
+    /// Moves the high watermark to the smallest log end offset of the ISR, if that is higher.
+    fn maybe_advance_high_watermark(&self) {
+        let candidate = {
+            let replica = self.replica.lock();
+            let local = self.log.log_end_offset();
+            replica
+                .isr
+                .iter()
+                .filter(|id| **id != self.local_broker)
+                .map(|id| replica.follower_end_offsets.get(id).copied().unwrap_or(0))
+                .fold(local, i64::min)
+        };
+        let previous = self.high_watermark.fetch_max(candidate, Ordering::AcqRel);
+        if candidate > previous {
+            self.high_watermark_moved.notify_waiters();
+        }
+    }
+
+    /// A future that completes at the next high watermark move. Create it (and `enable` it) before
+    /// checking for data, so that a move in between is not missed.
+    pub fn high_watermark_moved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.high_watermark_moved.notified()
+    }
+
+    /// Waits until `offset` is below the high watermark and on disk (acks=all).
+    pub async fn wait_until_durable(&self, offset: i64) -> std::io::Result<()> {
+        loop {
+            let moved = self.high_watermark_moved();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if self.high_watermark() >= offset {
+                break;
+            }
+            moved.await;
+        }
+        self.log.flush_up_to(offset).await
+    }
+
+    /// Reads for a consumer: whole batches from `offset`, bounded by the high watermark.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        min_one: bool,
+    ) -> Result<PartitionRead, PartitionError> {
+        let high_watermark = self.high_watermark();
+        let read = self.log.read(offset, max_bytes, high_watermark, min_one)?;
+        Ok(PartitionRead {
+            high_watermark,
+            log_start_offset: self.log.log_start_offset(),
+            log_end_offset: self.log.log_end_offset(),
+            next_offset: read.as_ref().map_or(offset, |r| r.next_offset),
+            region: read.map(|r| r.region),
+        })
+    }
+
+    /// DeleteRecords: raises the log start offset; -1 means the high watermark.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, PartitionError> {
+        if !self.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
+        let high_watermark = self.high_watermark();
+        let target = if offset == -1 { high_watermark } else { offset };
+        if target < 0 || target > high_watermark {
+            return Err(PartitionError::Log(LogError::OffsetOutOfRange {
+                offset: target,
+                start: self.log.log_start_offset(),
+                end: high_watermark,
+            }));
+        }
+        Ok(self.log.advance_log_start(target)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::LogConfig;
+    use crate::log::batch::testing::{batch, batch_with_producer};
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn partition(dir: &std::path::Path) -> Partition {
+        let log = Arc::new(Log::create(dir, "t", 0, LogConfig::default(), 0, T0).unwrap());
+        let info = PartitionInfo {
+            replicas: vec![0],
+            isr: vec![0],
+            leader: 0,
+            leader_epoch: 4,
+        };
+        Partition::new("t", Uuid::new_v4(), 0, 0, log, &info, 0)
+    }
+
+    #[test]
+    fn appends_move_the_high_watermark_on_a_single_replica() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        let out = p
+            .append_as_leader(&batch(0, T0, &[b"a", b"b"]), 1, 1, T0)
+            .unwrap();
+        assert_eq!((out.first_offset, out.last_offset), (0, 1));
+        assert_eq!(p.high_watermark(), 2);
+        let read = p.read(0, 1 << 20, true).unwrap();
+        assert_eq!(read.next_offset, 2);
+        assert_eq!(p.leader_epoch(), 4);
+    }
+
+    #[test]
+    fn a_retried_idempotent_batch_is_not_written_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        let b = batch_with_producer(0, T0, &[b"a"], 5, 0, 0);
+        let first = p.append_as_leader(&b, -1, 1, T0).unwrap();
+        let again = p.append_as_leader(&b, -1, 1, T0).unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.first_offset, first.first_offset);
+        assert_eq!(p.log_end_offset(), 1);
+        let gap = batch_with_producer(0, T0, &[b"b"], 5, 0, 3);
+        assert!(matches!(
+            p.append_as_leader(&gap, -1, 1, T0),
+            Err(PartitionError::Producer(ProducerError::OutOfOrder { .. }))
+        ));
+    }
+
+    #[test]
+    fn acks_all_needs_enough_in_sync_replicas() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        assert!(matches!(
+            p.append_as_leader(&batch(0, T0, &[b"a"]), -1, 2, T0),
+            Err(PartitionError::NotEnoughReplicas {
+                isr: 1,
+                required: 2
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn waiting_for_durability_returns_once_fsynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        let out = p
+            .append_as_leader(&batch(0, T0, &[b"a"]), -1, 1, T0)
+            .unwrap();
+        p.wait_until_durable(out.last_offset + 1).await.unwrap();
+        assert!(p.log().recovery_point() > out.last_offset);
+    }
+
+    #[test]
+    fn delete_records_to_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        p.append_as_leader(&batch(0, T0, &[b"a", b"b", b"c"]), 1, 1, T0)
+            .unwrap();
+        assert_eq!(p.delete_records_before(-1).unwrap(), 3);
+        assert!(p.delete_records_before(4).is_err());
+    }
+}

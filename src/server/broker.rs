@@ -1,0 +1,225 @@
+//! Start-up, the accept loops, periodic maintenance and graceful shutdown of the whole broker.
+//!
+//! Start-up: open the data directory (recovering logs after an unclean stop), replay the metadata
+//! log, create the hosted partitions, bind the listeners. Shutdown (SIGTERM/SIGINT or
+//! [`Broker::shutdown`]): stop accepting, let connections finish what is in flight, then fsync and
+//! close every log, write the checkpoints and the clean-shutdown marker.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use super::connection;
+use crate::api::{self, Context, now_ms};
+use crate::cluster::{BrokerInfo, MetadataStore};
+use crate::config::BrokerConfig;
+use crate::log::LogManager;
+use crate::partition::ReplicaManager;
+
+/// How long connections get to finish in-flight requests at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Segment files untouched this long are closed.
+const IDLE_FILE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A running broker.
+pub struct Broker {
+    ctx: Arc<Context>,
+    addresses: Vec<SocketAddr>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// Opens storage and metadata, binds the listeners and starts serving.
+pub async fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
+    let config = Arc::new(config);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = {
+        let config = Arc::clone(&config);
+        let shutdown_rx = shutdown_rx.clone();
+        tokio::task::spawn_blocking(move || open_storage(config, shutdown_rx)).await??
+    };
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let mut tasks = JoinSet::new();
+    let mut addresses = Vec::new();
+    for listener in &config.listeners {
+        let bind = format!("{}:{}", listener.host, listener.port);
+        let socket = TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let address = socket.local_addr()?;
+        info!(listener = %listener.name, %address, "listening");
+        addresses.push(address);
+        tasks.spawn(accept_loop(
+            socket,
+            Arc::clone(&ctx),
+            Arc::clone(&permits),
+            shutdown_rx.clone(),
+        ));
+    }
+    tasks.spawn(maintenance(Arc::clone(&ctx), shutdown_rx));
+    Ok(Broker {
+        ctx,
+        addresses,
+        shutdown_tx,
+        tasks,
+    })
+}
+
+fn open_storage(
+    config: Arc<BrokerConfig>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Arc<Context>> {
+    let now = now_ms();
+    let logs = Arc::new(
+        LogManager::open(&config.log_dir, |_| config.log_defaults.clone(), now).with_context(
+            || {
+                format!(
+                    "cannot open the data directory {}",
+                    config.log_dir.display()
+                )
+            },
+        )?,
+    );
+    let advertised = &config.advertised_listeners[0];
+    let this_broker = BrokerInfo {
+        id: config.node_id,
+        host: advertised.host.clone(),
+        port: advertised.port,
+        rack: None,
+    };
+    let metadata = Arc::new(
+        MetadataStore::open(&logs, config.node_id, vec![this_broker], now)
+            .context("cannot load cluster metadata")?,
+    );
+    let replicas = Arc::new(ReplicaManager::new(config.node_id, Arc::clone(&logs)));
+    replicas
+        .apply(&metadata.image(), &config, now)
+        .context("cannot open partition logs")?;
+    Ok(Arc::new(Context {
+        config,
+        logs,
+        metadata,
+        replicas,
+        fetch_sessions: api::fetch_session::SessionCache::default(),
+        producer_ids: api::producer_ids::ProducerIdAllocator::default(),
+        admin: tokio::sync::Mutex::new(()),
+        shutting_down: shutdown,
+    }))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                        warn!(%peer, limit = ctx.config.max_connections, "refusing connection: max.connections reached");
+                        continue;
+                    };
+                    let ctx = Arc::clone(&ctx);
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        connection::serve(stream, peer, ctx, shutdown).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!("connections did not finish in time; closing them");
+        connections.abort_all();
+    }
+}
+
+/// Periodic work: fsync rolled segments, checkpoints, retention, closing idle files.
+async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    let mut checkpoint = tokio::time::interval(Duration::from_millis(
+        ctx.config.log_flush_offset_checkpoint_interval_ms,
+    ));
+    let mut retention = tokio::time::interval(Duration::from_millis(
+        ctx.config.log_retention_check_interval_ms,
+    ));
+    let mut idle = tokio::time::interval(IDLE_FILE_TIMEOUT);
+    for timer in [&mut flush, &mut checkpoint, &mut retention, &mut idle] {
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        let ctx = Arc::clone(&ctx);
+        let work: Box<dyn FnOnce() + Send> = tokio::select! {
+            _ = flush.tick() => Box::new(move || ctx.logs.flush_rolled_logs()),
+            _ = checkpoint.tick() => Box::new(move || {
+                if let Err(e) = ctx.logs.write_checkpoints().and_then(|()| ctx.replicas.checkpoint_high_watermarks()) {
+                    error!(error = %e, "writing checkpoints failed");
+                }
+            }),
+            _ = retention.tick() => Box::new(move || {
+                let replicas = Arc::clone(&ctx.replicas);
+                let upper_bound = move |log: &crate::log::Log| {
+                    replicas.get(log.topic(), log.partition()).map_or(log.log_end_offset(), |p| p.high_watermark())
+                };
+                if let Err(e) = ctx.logs.apply_retention(now_ms(), upper_bound) {
+                    error!(error = %e, "retention failed");
+                }
+            }),
+            _ = idle.tick() => Box::new(move || ctx.logs.close_idle_files(IDLE_FILE_TIMEOUT)),
+            _ = shutdown.changed() => break,
+        };
+        if let Err(e) = tokio::task::spawn_blocking(work).await {
+            error!(error = %e, "maintenance task failed");
+        }
+    }
+}
+
+impl Broker {
+    /// Where each listener accepted connections (useful with port 0).
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.addresses
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Graceful stop: no new connections, in-flight requests finish, logs are fsynced and closed,
+    /// checkpoints and the clean-shutdown marker written.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        info!("shutting down");
+        let _ = self.shutdown_tx.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        let ctx = Arc::clone(&self.ctx);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            ctx.replicas.checkpoint_high_watermarks()?;
+            ctx.logs.shutdown()?;
+            Ok(())
+        })
+        .await??;
+        info!("shut down cleanly");
+        Ok(())
+    }
+}

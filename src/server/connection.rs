@@ -1,0 +1,114 @@
+//! One client connection: reads frames, hands each request to the API layer, and writes responses
+//! strictly in request order.
+//!
+//! Requests are decoded and started as they arrive (up to [`MAX_IN_FLIGHT`] per connection), so a
+//! long-polling Fetch does not hold up the requests behind it from being read; their responses
+//! still go out in order. At shutdown the connection stops reading, finishes what is in flight,
+//! writes those responses and closes.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, trace};
+
+use super::frame::FrameReader;
+use super::writer::write_response;
+use crate::api::{self, Context, Outcome};
+use crate::protocol::header;
+
+/// Requests of one connection being handled at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+type InFlight = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// Serves `stream` until the client leaves, a protocol error closes it, or shutdown.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(%peer, error = %e, "could not set TCP_NODELAY");
+    }
+    let mut reader = FrameReader::new(ctx.config.socket_request_max_bytes);
+    let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
+    let mut reading = true;
+    let reason = loop {
+        if !reading && in_flight.is_empty() {
+            break "done".to_string();
+        }
+        // Hand out every frame already buffered before waiting for more.
+        if reading && in_flight.len() < MAX_IN_FLIGHT {
+            match reader.next_frame() {
+                Ok(Some(frame)) => {
+                    match header::parse(&frame) {
+                        Ok((request_header, body)) => {
+                            trace!(%peer, api = request_header.api_key, version = request_header.api_version,
+                                correlation_id = request_header.correlation_id, "request");
+                            let ctx = Arc::clone(&ctx);
+                            in_flight.push_back(Box::pin(async move {
+                                api::handle(&ctx, request_header, body).await
+                            }));
+                        }
+                        Err(e) => {
+                            debug!(%peer, error = %e, "closing connection: bad request header");
+                            reading = false;
+                            in_flight
+                                .push_back(Box::pin(async move { Outcome::Close(e.to_string()) }));
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    debug!(%peer, error = %e, "closing connection");
+                    break e.to_string();
+                }
+            }
+        }
+        let can_read = reading && in_flight.len() < MAX_IN_FLIGHT;
+        tokio::select! {
+            biased;
+            outcome = in_flight.next(), if !in_flight.is_empty() => {
+                match outcome {
+                    Some(Outcome::Respond(response)) => {
+                        if let Err(e) = write_response(&stream, &response).await {
+                            break format!("write failed: {e}");
+                        }
+                    }
+                    Some(Outcome::NoResponse) | None => {}
+                    Some(Outcome::Close(why)) => break why,
+                }
+            }
+            readable = stream.readable(), if can_read => {
+                if let Err(e) = readable {
+                    break format!("read failed: {e}");
+                }
+                match stream.try_read_buf(reader.buffer()) {
+                    Ok(0) => {
+                        // The client closed its side: answer what is in flight, then close.
+                        reading = false;
+                        if reader.buffered() > 0 {
+                            break "client closed mid-request".to_string();
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => break format!("read failed: {e}"),
+                }
+            }
+            _ = shutdown.changed(), if reading => {
+                reading = false;
+            }
+        }
+    };
+    trace!(%peer, %reason, "connection closed");
+}
