@@ -173,7 +173,11 @@ pub async fn handle(
             };
             match entries {
                 Ok(entries) => {
-                    let keys = resource.configuration_keys.as_ref();
+                    // Null or empty: every key, as Kafka reads it.
+                    let keys = resource
+                        .configuration_keys
+                        .as_ref()
+                        .filter(|k| !k.is_empty());
                     result.configs = entries
                         .into_iter()
                         .filter(|e| keys.is_none_or(|k| k.iter().any(|k| &**k == e.name)))

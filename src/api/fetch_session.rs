@@ -174,9 +174,8 @@ impl SessionCache {
                 }
                 session.next_epoch = epoch.wrapping_add(1).max(1);
                 session.last_used = Instant::now();
-                for key in forgotten {
-                    session.partitions.shift_remove(&key);
-                }
+                // As in Kafka: first the partitions the request names, then the forgotten ones go,
+                // so a partition both named and forgotten is forgotten.
                 for (key, position) in requested {
                     match session.partitions.get_mut(&key) {
                         Some(existing) => existing.position = position,
@@ -190,6 +189,9 @@ impl SessionCache {
                             );
                         }
                     }
+                }
+                for key in forgotten {
+                    session.partitions.shift_remove(&key);
                 }
                 let partitions = session
                     .partitions

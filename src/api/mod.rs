@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{ApiKey, RequestKind};
+use kafka_protocol::protocol::Encodable;
 use tracing::debug;
 
 use crate::cluster::MetadataStore;
@@ -32,7 +32,7 @@ use crate::log::LogManager;
 use crate::partition::ReplicaManager;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::response::{self, Response};
-use crate::protocol::{guard, shapes, versions};
+use crate::protocol::versions;
 
 /// Everything handlers work with.
 pub struct Context {
@@ -66,11 +66,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn decode<T: Decodable>(body: &Bytes, version: i16) -> Result<T, String> {
-    let mut buf = body.clone();
-    T::decode(&mut buf, version).map_err(|e| format!("cannot decode request: {e}"))
-}
-
 fn respond<M: Encodable>(key: ApiKey, header: &RequestHeader, message: &M) -> Outcome {
     match response::encode(key, header.api_version, header.correlation_id, message) {
         Ok(r) => Outcome::Respond(r),
@@ -92,96 +87,59 @@ pub async fn handle(ctx: &Arc<Context>, header: RequestHeader, body: Bytes) -> O
         }
         return Outcome::Close(format!("{key:?} v{} is not supported", header.api_version));
     }
-    if let Some(shape) = shapes::request_shape(header.api_key)
-        && let Err(e) = guard::check_body(shape, header.api_version, &body)
+    let request = match crate::protocol::request::decode(header.api_key, header.api_version, &body)
     {
-        debug!(api = ?key, version = header.api_version, error = %e, "closing connection: malformed request");
-        return Outcome::Close(format!("{key:?}: {e}"));
-    }
+        Ok(r) => r,
+        Err(e) => {
+            debug!(api = ?key, version = header.api_version, error = %e, "closing connection: malformed request");
+            return Outcome::Close(e);
+        }
+    };
     let version = header.api_version;
-    macro_rules! run {
-        ($module:ident, $request:ty) => {{
-            let request: $request = match decode(&body, version) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Close(e),
-            };
-            let reply = $module::handle(ctx, &header, request).await;
-            respond(key, &header, &reply)
-        }};
-    }
-    use kafka_protocol::messages as m;
-    match key {
-        ApiKey::ApiVersions => {
-            let request: m::ApiVersionsRequest = match decode(&body, version) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Close(e),
-            };
-            respond(key, &header, &api_versions::handle(&header, &request))
-        }
-        ApiKey::Produce => {
-            let request: m::ProduceRequest = match decode(&body, version) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Close(e),
-            };
-            match produce::handle(ctx, &header, request).await {
-                produce::Reply::Response(reply) => respond(key, &header, &reply),
-                produce::Reply::None => Outcome::NoResponse,
-                produce::Reply::Close(why) => Outcome::Close(why),
-            }
-        }
-        ApiKey::Fetch => {
-            let request: m::FetchRequest = match decode(&body, version) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Close(e),
-            };
-            let result = fetch::handle(ctx, &header, request).await;
+    match request {
+        RequestKind::ApiVersions(r) => respond(key, &header, &api_versions::handle(&header, &r)),
+        RequestKind::Produce(r) => match produce::handle(ctx, &header, r).await {
+            produce::Reply::Response(reply) => respond(key, &header, &reply),
+            produce::Reply::None => Outcome::NoResponse,
+            produce::Reply::Close(why) => Outcome::Close(why),
+        },
+        RequestKind::Fetch(r) => {
+            let result = fetch::handle(ctx, &header, r).await;
             Outcome::Respond(crate::protocol::fetch_encoder::encode(
                 &result,
                 version,
                 header.correlation_id,
             ))
         }
-        ApiKey::Metadata => run!(metadata, m::MetadataRequest),
-        ApiKey::ListOffsets => run!(list_offsets, m::ListOffsetsRequest),
-        ApiKey::CreateTopics => {
-            let request: m::CreateTopicsRequest = match decode(&body, version) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Close(e),
-            };
-            respond(
-                key,
-                &header,
-                &topics::create_topics(ctx, &header, request).await,
-            )
+        RequestKind::Metadata(r) => respond(key, &header, &metadata::handle(ctx, &header, r).await),
+        RequestKind::ListOffsets(r) => {
+            respond(key, &header, &list_offsets::handle(ctx, &header, r).await)
         }
-        ApiKey::DeleteTopics => {
-            let request: m::DeleteTopicsRequest = match decode(&body, version) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Close(e),
-            };
-            respond(
-                key,
-                &header,
-                &topics::delete_topics(ctx, &header, request).await,
-            )
+        RequestKind::CreateTopics(r) => {
+            respond(key, &header, &topics::create_topics(ctx, &header, r).await)
         }
-        ApiKey::CreatePartitions => {
-            let request: m::CreatePartitionsRequest = match decode(&body, version) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Close(e),
-            };
-            respond(
-                key,
-                &header,
-                &topics::create_partitions(ctx, &header, request).await,
-            )
+        RequestKind::DeleteTopics(r) => {
+            respond(key, &header, &topics::delete_topics(ctx, &header, r).await)
         }
-        ApiKey::DeleteRecords => run!(records, m::DeleteRecordsRequest),
-        ApiKey::DescribeConfigs => run!(configs, m::DescribeConfigsRequest),
-        ApiKey::DescribeCluster => run!(cluster, m::DescribeClusterRequest),
-        ApiKey::InitProducerId => run!(producer_ids, m::InitProducerIdRequest),
-        other => Outcome::Close(format!(
-            "{other:?} is in the version table but has no handler"
+        RequestKind::CreatePartitions(r) => respond(
+            key,
+            &header,
+            &topics::create_partitions(ctx, &header, r).await,
+        ),
+        RequestKind::DeleteRecords(r) => {
+            respond(key, &header, &records::handle(ctx, &header, r).await)
+        }
+        RequestKind::DescribeConfigs(r) => {
+            respond(key, &header, &configs::handle(ctx, &header, r).await)
+        }
+        RequestKind::DescribeCluster(r) => {
+            respond(key, &header, &cluster::handle(ctx, &header, r).await)
+        }
+        RequestKind::InitProducerId(r) => {
+            respond(key, &header, &producer_ids::handle(ctx, &header, r).await)
+        }
+        _ => Outcome::Close(format!(
+            "{key:?} is in the version table but has no handler"
         )),
     }
 }

@@ -53,8 +53,10 @@ pub async fn handle(
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if request.transactional_id.is_some() {
-        return response.with_error_code(E::TransactionalIdAuthorizationFailed.code());
+    match &request.transactional_id {
+        None => {}
+        Some(id) if id.0.is_empty() => return response.with_error_code(E::InvalidRequest.code()),
+        Some(_) => return response.with_error_code(E::TransactionalIdAuthorizationFailed.code()),
     }
     match ctx.producer_ids.next(&ctx.metadata).await {
         Ok(id) => response

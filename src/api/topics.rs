@@ -454,7 +454,7 @@ pub async fn create_partitions(
                     ),
                 ));
             }
-            if let Some(assignments) = &topic.assignments
+            if let Some(assignments) = topic.assignments.as_ref().filter(|a| !a.is_empty())
                 && assignments.len() as i32 != topic.count - current
             {
                 return Err((

@@ -6,6 +6,8 @@
 pub mod fetch_encoder;
 pub mod guard;
 pub mod header;
+pub mod request;
 pub mod response;
+pub mod samples;
 pub mod shapes;
 pub mod versions;

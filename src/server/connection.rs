@@ -93,13 +93,9 @@ pub async fn serve(
                     break format!("read failed: {e}");
                 }
                 match stream.try_read_buf(reader.buffer()) {
-                    Ok(0) => {
-                        // The client closed its side: answer what is in flight, then close.
-                        reading = false;
-                        if reader.buffered() > 0 {
-                            break "client closed mid-request".to_string();
-                        }
-                    }
+                    // The client left: nobody is waiting for answers, so in-flight requests are
+                    // dropped at their next await point (appends already made stay made).
+                    Ok(0) => break "client closed the connection".to_string(),
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => break format!("read failed: {e}"),
