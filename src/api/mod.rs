@@ -91,7 +91,8 @@ pub async fn handle(ctx: &Arc<Context>, header: RequestHeader, body: Bytes) -> O
     {
         Ok(r) => r,
         Err(e) => {
-            debug!(api = ?key, version = header.api_version, error = %e, "closing connection: malformed request");
+            debug!(api = ?key, version = header.api_version, error = %e,
+                body = ?&body[..body.len().min(64)], "closing connection: malformed request");
             return Outcome::Close(e);
         }
     };

@@ -22,10 +22,12 @@
 //!
 //! The batch length counts the bytes after the length field, so a batch occupies `12 + length` bytes.
 //! Records are never decoded on the append path (compressed batches stay compressed); the one place
-//! that looks inside is [`records_by_offset`], which walks an uncompressed batch's records to answer a
-//! timestamp lookup exactly.
+//! that looks inside is [`records_by_offset`], which walks a batch's records (decompressing a copy,
+//! bounded) to answer a timestamp lookup exactly.
 
 use std::fmt;
+
+use super::compression;
 
 /// Bytes before the batch length field's end: base offset (8) + length (4).
 pub const LOG_OVERHEAD: usize = 12;
@@ -340,25 +342,31 @@ fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
     None
 }
 
-/// The (offset, timestamp) of each record of an uncompressed batch, or `None` if the batch is
-/// compressed or its records do not parse. Used to answer timestamp lookups to the exact record.
+/// The (offset, timestamp) of each record of a batch, decompressing it if needed (bounded by
+/// [`compression::MAX_DECOMPRESSED`]), or `None` if the records do not parse. Used to answer
+/// timestamp lookups to the exact record, as Kafka does.
 pub fn records_by_offset(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
     let header = BatchHeader::parse(batch).ok()?;
-    if header.compression() != 0 || batch.len() < header.total_size() {
-        return None;
-    }
+    let body = batch.get(HEADER_LEN..header.total_size())?;
+    let records = if header.compression() == 0 {
+        std::borrow::Cow::Borrowed(body)
+    } else {
+        std::borrow::Cow::Owned(
+            compression::decompress(header.compression(), body, compression::MAX_DECOMPRESSED)
+                .ok()?,
+        )
+    };
     let mut out = Vec::new();
-    let mut pos = HEADER_LEN;
-    let end = header.total_size();
-    while pos < end {
-        let length = read_varlong(batch, &mut pos)?;
+    let mut pos = 0;
+    while pos < records.len() {
+        let length = read_varlong(&records, &mut pos)?;
         let record_end = pos.checked_add(usize::try_from(length).ok()?)?;
-        if record_end > end {
+        if record_end > records.len() {
             return None;
         }
         pos += 1; // record attributes
-        let timestamp_delta = read_varlong(batch, &mut pos)?;
-        let offset_delta = read_varlong(batch, &mut pos)?;
+        let timestamp_delta = read_varlong(&records, &mut pos)?;
+        let offset_delta = read_varlong(&records, &mut pos)?;
         let timestamp = if header.is_log_append_time() {
             header.max_timestamp
         } else {

@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod compression;
 pub mod config;
 pub mod index_file;
 pub mod manager;

@@ -456,8 +456,8 @@ impl Log {
         Ok(None)
     }
 
-    /// The first record at or after `timestamp` below `upper_bound`: its offset and timestamp. For a
-    /// compressed batch, whose records are not decoded, the batch's first offset and max timestamp.
+    /// The first record at or after `timestamp` below `upper_bound`: its offset and timestamp. (A batch
+    /// whose records cannot be read counts as a whole: its first offset and max timestamp.)
     pub fn offset_for_timestamp(
         &self,
         timestamp: i64,
