@@ -1164,6 +1164,15 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/broker.toml");
+        let c = BrokerConfig::load(Some(&path), &["num.partitions=4".to_string()]).unwrap();
+        assert_eq!(c.num_partitions, 4, "overrides win over the file");
+        assert_eq!(c.log_defaults.retention_ms, 168 * 3_600_000);
+        assert_eq!(c.max_connections, 10_000);
+    }
+
+    #[test]
     fn unknown_keys_are_tolerated() {
         let c = load("\"some.future.key\" = 1\n\"num.io.threads\" = 16", &[]).unwrap();
         assert_eq!(

@@ -161,7 +161,9 @@ impl IndexFile {
             return Ok(());
         };
         let result = (|| {
-            map.flush()?;
+            // Start the write-back without waiting for it: indexes are rebuilt from the log after a
+            // crash, so sealing (which happens on the append path at a roll) never waits for disk.
+            map.flush_async()?;
             // Unmap before shrinking the file under the mapping.
             drop(map);
             file.set_len((self.entries * self.entry_size) as u64)?;
