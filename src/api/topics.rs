@@ -116,22 +116,13 @@ fn assign_replicas(
         .collect()
 }
 
-fn partition_records(
-    topic_id: Uuid,
-    first: i32,
-    replicas: Vec<Vec<i32>>,
-) -> impl Iterator<Item = MetadataRecord> {
-    replicas
-        .into_iter()
-        .enumerate()
-        .map(move |(i, replicas)| MetadataRecord::Partition {
-            topic_id,
-            partition: first + i as i32,
-            leader: replicas[0],
-            isr: replicas.clone(),
-            replicas,
-            leader_epoch: 0,
-        })
+/// How often each name occurs in a request (Kafka refuses every copy of a duplicated topic).
+fn name_counts<'a>(names: impl Iterator<Item = &'a TopicName>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for name in names {
+        *counts.entry(name.0.to_string()).or_default() += 1;
+    }
+    counts
 }
 
 /// Commits `records` and applies the new image to the hosted partitions.
@@ -195,21 +186,7 @@ pub async fn create_topic_locked(
             configs: topic.configs.clone(),
         }));
     }
-    let mut records = vec![MetadataRecord::Topic {
-        name: topic.name.clone(),
-        id,
-    }];
-    records.extend(partition_records(id, 0, replicas));
-    records.extend(
-        topic
-            .configs
-            .iter()
-            .map(|(k, v)| MetadataRecord::TopicConfig {
-                topic_id: id,
-                key: k.clone(),
-                value: Some(v.clone()),
-            }),
-    );
+    let records = MetadataRecord::new_topic(&topic.name, id, replicas, &topic.configs);
     let image = commit_and_apply(ctx, records).await?;
     info!(topic = %topic.name, partitions, replication_factor, "created topic");
     image.topic(&topic.name).cloned().ok_or_else(|| {
@@ -264,10 +241,7 @@ pub async fn create_topics(
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let version = header.api_version;
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for topic in &request.topics {
-        *seen.entry(topic.name.0.to_string()).or_default() += 1;
-    }
+    let seen = name_counts(request.topics.iter().map(|t| &t.name));
     let _admin = ctx.admin.lock().await;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -424,10 +398,7 @@ pub async fn create_partitions(
     _header: &RequestHeader,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for topic in &request.topics {
-        *seen.entry(topic.name.0.to_string()).or_default() += 1;
-    }
+    let seen = name_counts(request.topics.iter().map(|t| &t.name));
     let _admin = ctx.admin.lock().await;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -478,7 +449,7 @@ pub async fn create_partitions(
                         .first()
                         .map_or(1, |p| p.replicas.len() as i16);
                     let replicas = assign_replicas(&image, current, topic.count - current, rf);
-                    let records = partition_records(info.id, current, replicas).collect();
+                    let records = MetadataRecord::new_partitions(info.id, current, replicas);
                     commit_and_apply(ctx, records).await.map(|_| ())
                 }
                 None => Err((

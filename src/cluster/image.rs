@@ -148,19 +148,8 @@ mod tests {
     fn records_build_and_remove_topics() {
         let mut image = MetadataImage::default();
         let id = Uuid::new_v4();
-        image.apply(&MetadataRecord::Topic {
-            name: "t".into(),
-            id,
-        });
-        for p in 0..2 {
-            image.apply(&MetadataRecord::Partition {
-                topic_id: id,
-                partition: p,
-                replicas: vec![0],
-                isr: vec![0],
-                leader: 0,
-                leader_epoch: 0,
-            });
+        for record in MetadataRecord::new_topic("t", id, vec![vec![0]; 2], []) {
+            image.apply(&record);
         }
         image.apply(&MetadataRecord::TopicConfig {
             topic_id: id,

@@ -32,6 +32,51 @@ pub enum MetadataRecord {
 }
 
 impl MetadataRecord {
+    /// The records that add partitions `first..` with these replica lists (first replica leads, all
+    /// in sync, epoch 0).
+    pub fn new_partitions(
+        topic_id: Uuid,
+        first: i32,
+        replicas: Vec<Vec<i32>>,
+    ) -> Vec<MetadataRecord> {
+        replicas
+            .into_iter()
+            .enumerate()
+            .map(|(i, replicas)| MetadataRecord::Partition {
+                topic_id,
+                partition: first + i as i32,
+                leader: replicas.first().copied().unwrap_or(-1),
+                isr: replicas.clone(),
+                replicas,
+                leader_epoch: 0,
+            })
+            .collect()
+    }
+
+    /// The records that create a topic: the topic, its partitions, its configuration overrides.
+    pub fn new_topic<'a>(
+        name: &str,
+        id: Uuid,
+        replicas: Vec<Vec<i32>>,
+        configs: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Vec<MetadataRecord> {
+        let mut records = vec![MetadataRecord::Topic {
+            name: name.to_string(),
+            id,
+        }];
+        records.extend(Self::new_partitions(id, 0, replicas));
+        records.extend(
+            configs
+                .into_iter()
+                .map(|(k, v)| MetadataRecord::TopicConfig {
+                    topic_id: id,
+                    key: k.clone(),
+                    value: Some(v.clone()),
+                }),
+        );
+        records
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain data to JSON cannot fail.
         serde_json::to_vec(self).unwrap_or_default()

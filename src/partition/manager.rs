@@ -147,24 +147,6 @@ mod tests {
         BrokerConfig::from_entries(entries).unwrap()
     }
 
-    fn topic_records(name: &str, id: Uuid, partitions: i32) -> Vec<MetadataRecord> {
-        let mut records = vec![MetadataRecord::Topic {
-            name: name.into(),
-            id,
-        }];
-        for p in 0..partitions {
-            records.push(MetadataRecord::Partition {
-                topic_id: id,
-                partition: p,
-                replicas: vec![0],
-                isr: vec![0],
-                leader: 0,
-                leader_epoch: 0,
-            });
-        }
-        records
-    }
-
     #[test]
     fn partitions_follow_the_image() {
         let dir = tempfile::tempdir().unwrap();
@@ -172,7 +154,7 @@ mod tests {
         let manager = ReplicaManager::new(0, Arc::clone(&logs));
         let mut image = MetadataImage::default();
         let id = Uuid::new_v4();
-        for r in topic_records("a", id, 3) {
+        for r in MetadataRecord::new_topic("a", id, vec![vec![0]; 3], []) {
             image.apply(&r);
         }
         manager.apply(&image, &config(), T0).unwrap();
