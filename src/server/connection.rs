@@ -1,9 +1,9 @@
 //! One client connection: reads frames, hands each request to the API layer, and writes responses
 //! strictly in request order.
 //!
-//! Requests are decoded and started as they arrive (up to [`MAX_IN_FLIGHT`] per connection), so a
-//! long-polling Fetch does not hold up the requests behind it from being read; their responses
-//! still go out in order. At shutdown the connection stops reading, finishes what is in flight,
+//! Requests are decoded and started as they arrive (up to [`MAX_IN_FLIGHT`] per connection, and
+//! about one maximum-size request's worth of bytes), so a long-polling Fetch does not hold up the
+//! requests behind it from being read; their responses still go out in order. At shutdown the connection stops reading, finishes what is in flight,
 //! writes those responses and closes.
 
 use std::future::Future;
@@ -26,7 +26,8 @@ use crate::protocol::header;
 /// Requests of one connection being handled at once.
 pub const MAX_IN_FLIGHT: usize = 64;
 
-type InFlight = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+/// A request being handled, resolving to its outcome and the size of its frame.
+type InFlight = Pin<Box<dyn Future<Output = (Outcome, usize)> + Send>>;
 
 /// Serves `stream` until the client leaves, a protocol error closes it, or shutdown.
 pub async fn serve(
@@ -40,29 +41,37 @@ pub async fn serve(
     }
     let mut reader = FrameReader::new(ctx.config.socket_request_max_bytes);
     let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
+    // Bytes of request frames in flight: reading pauses above one maximum-size request, so a
+    // pipelining client holds at most about two frames' worth of memory.
+    let byte_budget = ctx.config.socket_request_max_bytes;
+    let mut in_flight_bytes = 0usize;
     let mut reading = true;
     let reason = loop {
         if !reading && in_flight.is_empty() {
             break "done".to_string();
         }
         // Hand out every frame already buffered before waiting for more.
-        if reading && in_flight.len() < MAX_IN_FLIGHT {
+        let room = in_flight.len() < MAX_IN_FLIGHT && in_flight_bytes < byte_budget;
+        if reading && room {
             match reader.next_frame() {
                 Ok(Some(frame)) => {
+                    let size = frame.len();
+                    in_flight_bytes += size;
                     match header::parse(&frame) {
                         Ok((request_header, body)) => {
                             trace!(%peer, api = request_header.api_key, version = request_header.api_version,
                                 correlation_id = request_header.correlation_id, "request");
                             let ctx = Arc::clone(&ctx);
                             in_flight.push_back(Box::pin(async move {
-                                api::handle(&ctx, request_header, body).await
+                                (api::handle(&ctx, request_header, body).await, size)
                             }));
                         }
                         Err(e) => {
                             debug!(%peer, error = %e, "closing connection: bad request header");
                             reading = false;
-                            in_flight
-                                .push_back(Box::pin(async move { Outcome::Close(e.to_string()) }));
+                            in_flight.push_back(Box::pin(async move {
+                                (Outcome::Close(e.to_string()), size)
+                            }));
                         }
                     }
                     continue;
@@ -74,18 +83,20 @@ pub async fn serve(
                 }
             }
         }
-        let can_read = reading && in_flight.len() < MAX_IN_FLIGHT;
+        let can_read = reading && room;
         tokio::select! {
             biased;
-            outcome = in_flight.next(), if !in_flight.is_empty() => {
+            done = in_flight.next(), if !in_flight.is_empty() => {
+                let Some((outcome, size)) = done else { continue };
+                in_flight_bytes -= size;
                 match outcome {
-                    Some(Outcome::Respond(response)) => {
+                    Outcome::Respond(response) => {
                         if let Err(e) = write_response(&stream, &response).await {
                             break format!("write failed: {e}");
                         }
                     }
-                    Some(Outcome::NoResponse) | None => {}
-                    Some(Outcome::Close(why)) => break why,
+                    Outcome::NoResponse => {}
+                    Outcome::Close(why) => break why,
                 }
             }
             readable = stream.readable(), if can_read => {
