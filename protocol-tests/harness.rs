@@ -3,7 +3,7 @@
 //! `kafka-protocol`, or sends any bytes at all.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,18 +20,13 @@ pub struct TestBroker {
     overrides: Vec<String>,
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
-}
-
 impl TestBroker {
+    /// Starts a broker on a port the system picks (so parallel tests never collide).
     pub fn start(overrides: &[&str]) -> TestBroker {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let mut broker = TestBroker {
             child: None,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
         };
@@ -43,8 +38,11 @@ impl TestBroker {
         self.dir.path()
     }
 
+    /// Starts the process on `self.addr`'s port (0 the first time) and waits until it listens,
+    /// reading the bound address from its log.
     fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("broker.log")).expect("log file");
+        let log_path = self.dir.path().join("broker.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_kafe"));
         command
             .arg("--override")
@@ -65,7 +63,19 @@ impl TestBroker {
         }
         self.child = Some(command.spawn().expect("spawn kafe"));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.addr).is_err() {
+        loop {
+            let log = self.log();
+            let listening = log
+                .lines()
+                .filter(|l| l.contains("listening"))
+                .find_map(|l| l.split("address=").nth(1));
+            if let Some(address) = listening {
+                self.addr = address
+                    .trim()
+                    .parse()
+                    .expect("listening address in the log");
+                return;
+            }
             if let Some(status) = self
                 .child
                 .as_mut()

@@ -35,8 +35,26 @@ pub struct Broker {
     tasks: JoinSet<()>,
 }
 
-/// Opens storage and metadata, binds the listeners and starts serving.
-pub async fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
+/// Binds the listeners, opens storage and metadata, and starts serving.
+///
+/// A listener on port 0 gets a free port from the system; when the advertised listener of the same
+/// name also says port 0 (as when `advertised.listeners` is not set), the bound port is advertised.
+pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Broker> {
+    let mut sockets = Vec::new();
+    for listener in &config.listeners {
+        let bind = format!("{}:{}", listener.host, listener.port);
+        let socket = TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        sockets.push((listener.name.clone(), socket));
+    }
+    for advertised in &mut config.advertised_listeners {
+        if advertised.port == 0
+            && let Some((_, socket)) = sockets.iter().find(|(name, _)| *name == advertised.name)
+        {
+            advertised.port = socket.local_addr()?.port();
+        }
+    }
     let config = Arc::new(config);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = {
@@ -47,13 +65,9 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut tasks = JoinSet::new();
     let mut addresses = Vec::new();
-    for listener in &config.listeners {
-        let bind = format!("{}:{}", listener.host, listener.port);
-        let socket = TcpListener::bind(&bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
+    for (name, socket) in sockets {
         let address = socket.local_addr()?;
-        info!(listener = %listener.name, %address, "listening");
+        info!(listener = %name, %address, "listening");
         addresses.push(address);
         tasks.spawn(accept_loop(
             socket,
