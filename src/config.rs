@@ -259,7 +259,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "log.cleanup.policy",
         Kind::List,
         Some("delete"),
-        "delete (compaction is not implemented).",
+        "delete, or compact to keep data (compaction itself is not implemented).",
         true,
     ),
     def(
@@ -765,6 +765,10 @@ impl BrokerConfig {
                 "log.message.timestamp.type",
                 r.text("log.message.timestamp.type"),
             )?,
+            delete_enabled: r
+                .text("log.cleanup.policy")
+                .split(',')
+                .any(|p| p.trim() == "delete"),
         };
         let min_insync_replicas = r.positive_int("min.insync.replicas")?;
         let max_session = r.positive_int("group.max.session.timeout.ms")?;
@@ -883,11 +887,11 @@ pub fn apply_topic_overrides(
                 positive(key, value, long()?)?;
             }
             "cleanup.policy" => {
-                for policy in value.split(',').map(str::trim) {
-                    if policy != "delete" && policy != "compact" {
-                        return Err(invalid(key, value, "expected delete and/or compact"));
-                    }
+                let policies: Vec<&str> = value.split(',').map(str::trim).collect();
+                if policies.iter().any(|p| *p != "delete" && *p != "compact") {
+                    return Err(invalid(key, value, "expected delete and/or compact"));
                 }
+                config.delete_enabled = policies.contains(&"delete");
             }
             _ => {}
         }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod group;
 pub mod log;
 pub mod partition;
 pub mod protocol;

@@ -30,6 +30,8 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// Whether `cleanup.policy` includes `delete`: only then do time and size limits remove data.
+    pub delete_enabled: bool,
 }
 
 impl Default for LogConfig {
@@ -44,6 +46,7 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1024 * 1024 + 12,
             timestamp_type: TimestampType::CreateTime,
+            delete_enabled: true,
         }
     }
 }

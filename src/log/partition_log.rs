@@ -612,6 +612,7 @@ impl Log {
                 now_ms,
                 retention_ms: state.config.retention_ms,
                 retention_bytes: state.config.retention_bytes,
+                delete_enabled: state.config.delete_enabled,
                 log_start_offset: state.start_offset,
                 upper_bound,
             };

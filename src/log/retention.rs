@@ -24,6 +24,8 @@ pub struct RetentionPolicy {
     pub retention_ms: i64,
     /// -1: no size limit.
     pub retention_bytes: i64,
+    /// `cleanup.policy` includes `delete`; without it only the log start offset removes segments.
+    pub delete_enabled: bool,
     pub log_start_offset: i64,
     pub upper_bound: i64,
 }
@@ -53,7 +55,7 @@ pub fn segments_to_delete(
         .iter()
         .take_while(|s| s.next_offset <= policy.log_start_offset)
         .count();
-    let by_time = if policy.retention_ms < 0 {
+    let by_time = if policy.retention_ms < 0 || !policy.delete_enabled {
         0
     } else {
         sealed[..deletable]
@@ -61,7 +63,7 @@ pub fn segments_to_delete(
             .take_while(|s| policy.now_ms.saturating_sub(s.largest_timestamp) > policy.retention_ms)
             .count()
     };
-    let by_size = if policy.retention_bytes < 0 {
+    let by_size = if policy.retention_bytes < 0 || !policy.delete_enabled {
         0
     } else {
         let total: u64 = segments.iter().map(|s| s.size).sum();
@@ -107,6 +109,7 @@ mod tests {
             now_ms: 10_000,
             retention_ms: -1,
             retention_bytes: -1,
+            delete_enabled: true,
             log_start_offset: 0,
             upper_bound: i64::MAX,
         }
@@ -155,6 +158,18 @@ mod tests {
             ..policy()
         };
         assert_eq!(segments_to_delete(&segs, &p), (1, Some(Reason::Time)));
+    }
+
+    #[test]
+    fn a_compact_only_policy_keeps_old_segments() {
+        let segs = [seg(0, 10, 100, 0), seg(10, 20, 100, 0), seg(20, 25, 100, 0)];
+        let p = RetentionPolicy {
+            retention_ms: 1,
+            retention_bytes: 1,
+            delete_enabled: false,
+            ..policy()
+        };
+        assert_eq!(segments_to_delete(&segs, &p), (0, None));
     }
 
     #[test]

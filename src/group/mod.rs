@@ -1,0 +1,3 @@
+//! Consumer groups: the classic group protocol and committed offsets.
+
+pub mod state;
