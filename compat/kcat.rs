@@ -230,3 +230,44 @@ fn idempotent_producer() {
             .all(|(i, m)| m["payload"] == format!("idem {i}") && m["offset"] == i as i64)
     );
 }
+
+#[test]
+fn balanced_consumer_group_resumes_from_its_commits() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0", "num.partitions=3"]);
+    let lines: String = (0..30).map(|i| format!("first {i}\n")).collect();
+    assert!(
+        produce(&broker, &["-t", "kc-group"], lines.as_bytes())
+            .status
+            .success()
+    );
+    let consume_group = || {
+        let out = run_ok(kcat(&broker).args([
+            "-G",
+            "kc-g",
+            "-e",
+            "-q",
+            "-X",
+            "auto.offset.reset=earliest",
+            "kc-group",
+        ]));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let first = consume_group();
+    assert_eq!(first.len(), 30, "{first:?}");
+    let lines: String = (0..5).map(|i| format!("second {i}\n")).collect();
+    assert!(
+        produce(&broker, &["-t", "kc-group"], lines.as_bytes())
+            .status
+            .success()
+    );
+    let mut second = consume_group();
+    second.sort();
+    assert_eq!(
+        second,
+        (0..5).map(|i| format!("second {i}")).collect::<Vec<_>>(),
+        "only what came after the commit"
+    );
+}

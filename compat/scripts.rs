@@ -119,3 +119,83 @@ fn kafkajs_produces_what_kcat_reads_back() {
         assert_eq!(lines[0], first, "{topic}");
     }
 }
+
+fn groups_broker() -> TestBroker {
+    // No initial rebalance delay: each membership change below waits for one rebalance only.
+    TestBroker::start(&["group.initial.rebalance.delay.ms=0"])
+}
+
+fn rebalance(strategy: &str) {
+    let broker = groups_broker();
+    let out = stdout(&run_ok(
+        python()
+            .arg(script("compat/python/confluent_groups_test.py"))
+            .arg(broker.addr.to_string())
+            .arg("rebalance")
+            .arg(strategy),
+    ));
+    for step in [
+        "three members",
+        "after a clean close",
+        "after a kill -9",
+        "a new member joins",
+    ] {
+        assert!(
+            out.contains(&format!("{strategy}: {step}")),
+            "{step} missing:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn confluent_kafka_group_with_range_assignor() {
+    rebalance("range");
+}
+
+#[test]
+fn confluent_kafka_group_with_roundrobin_assignor() {
+    rebalance("roundrobin");
+}
+
+#[test]
+fn confluent_kafka_group_with_cooperative_sticky_assignor() {
+    rebalance("cooperative-sticky");
+}
+
+#[test]
+fn committed_offsets_survive_a_restart_and_kill_9() {
+    let mut broker = groups_broker();
+    let state = broker.data_dir().join("groups-state.json");
+    let bootstrap = broker.addr.to_string();
+    let groups = script("compat/python/confluent_groups_test.py");
+    let out = stdout(&run_ok(
+        python()
+            .arg(&groups)
+            .arg(&bootstrap)
+            .arg("offsets")
+            .arg(&state),
+    ));
+    assert!(
+        out.contains("resumes after the committed offsets") && out.contains("delete groups"),
+        "{out}"
+    );
+    broker.stop();
+    broker.restart();
+    run_ok(
+        python()
+            .arg(&groups)
+            .arg(&bootstrap)
+            .arg("verify")
+            .arg(&state),
+    );
+    broker.kill9();
+    broker.restart();
+    let out = stdout(&run_ok(
+        python()
+            .arg(&groups)
+            .arg(&bootstrap)
+            .arg("verify")
+            .arg(&state),
+    ));
+    assert!(out.contains("committed offsets intact"), "{out}");
+}

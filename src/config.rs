@@ -291,6 +291,20 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         true,
     ),
     def(
+        "offsets.retention.check.interval.ms",
+        Kind::Long,
+        Some("600000"),
+        "How often expired offsets are removed.",
+        true,
+    ),
+    def(
+        "offset.metadata.max.bytes",
+        Kind::Int,
+        Some("4096"),
+        "Largest metadata string of a committed offset.",
+        true,
+    ),
+    def(
         "group.initial.rebalance.delay.ms",
         Kind::Int,
         Some("3000"),
@@ -662,6 +676,8 @@ pub struct BrokerConfig {
     pub log_flush_offset_checkpoint_interval_ms: u64,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_minutes: i64,
+    pub offsets_retention_check_interval_ms: u64,
+    pub offset_metadata_max_bytes: usize,
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
@@ -798,6 +814,10 @@ impl BrokerConfig {
                 as u64,
             offsets_topic_num_partitions: r.positive_int("offsets.topic.num.partitions")?,
             offsets_retention_minutes: i64::from(r.positive_int("offsets.retention.minutes")?),
+            offsets_retention_check_interval_ms: r
+                .positive_long("offsets.retention.check.interval.ms")?
+                as u64,
+            offset_metadata_max_bytes: r.non_negative_int("offset.metadata.max.bytes")? as usize,
             group_initial_rebalance_delay_ms: r
                 .non_negative_int("group.initial.rebalance.delay.ms")?
                 as u64,

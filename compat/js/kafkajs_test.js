@@ -4,9 +4,9 @@
 //
 // Admin (create, duplicate, metadata, describe configs, delete), producing with acks 0/1/-1, keys,
 // headers and null values, the four codecs, the idempotent producer, watermarks and offsets by
-// timestamp. kafkajs consumers only work in consumer groups, which this broker does not serve yet;
-// the test harness reads what this script produced back with kcat and checks it. Prints one
-// `produced TOPIC COUNT FIRST_VALUE` line per topic for that check. Any failure exits non-zero.
+// timestamp, and a group consumer reading a topic back and committing. Prints one
+// `produced TOPIC COUNT FIRST_VALUE` line per topic, which the test harness checks with kcat. Any
+// failure exits non-zero.
 const assert = require('assert')
 const { Kafka, CompressionTypes, CompressionCodecs, logLevel, Partitioners } = require('kafkajs')
 CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy')
@@ -76,6 +76,30 @@ async function main() {
   await idempotent.disconnect()
   console.log('produced kj-idem 500 idem 0')
   log('idempotent producer')
+
+  const consumer = kafka.consumer({ groupId: 'kj-group', sessionTimeout: 10000, heartbeatInterval: 500 })
+  await consumer.connect()
+  await consumer.subscribe({ topic: 'kj-zstd', fromBeginning: true })
+  const seen = []
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`group consumer saw ${seen.length} of 200`)), 60000)
+    consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push(message.value.toString())
+        if (seen.length === 200) {
+          clearTimeout(timer)
+          resolve()
+        }
+      },
+    })
+  })
+  await consumer.disconnect()
+  assert.strictEqual(seen[0], 'zstd 0')
+  const committed = await admin.fetchOffsets({ groupId: 'kj-group', topics: ['kj-zstd'] })
+  assert.strictEqual(committed[0].partitions[0].offset, '200')
+  const groups = (await admin.listGroups()).groups.map((g) => g.groupId)
+  assert.ok(groups.includes('kj-group'), JSON.stringify(groups))
+  log('group consumer: subscribe, consume, commit; admin fetches offsets and lists groups')
   await admin.disconnect()
 }
 

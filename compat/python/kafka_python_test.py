@@ -101,4 +101,28 @@ for codec in ["gzip", "snappy", "lz4", "zstd"]:
     assert found.offset == 42 and found.timestamp == t0 + 42, found
     c.close()
 log("gzip, snappy, lz4, zstd round trips; seek into a batch; watermarks; offsets_for_times")
+
+c = KafkaConsumer("kp-gzip", bootstrap_servers=BOOTSTRAP, group_id="kp-group", auto_offset_reset="earliest",
+                  enable_auto_commit=False, consumer_timeout_ms=10000)
+values = []
+for record in c:
+    values.append(record.value)
+    if len(values) == 300:
+        break
+c.commit()
+tp = TopicPartition("kp-gzip", 0)
+assert c.committed(tp) == 300, c.committed(tp)
+c.close()
+assert len(values) == 300
+groups = [g["group_id"] for g in admin.list_groups()]
+assert "kp-group" in groups, groups
+offsets = admin.list_group_offsets({"kp-group": None})["kp-group"]
+assert offsets[tp].offset == 300, offsets
+described = admin.describe_groups(["kp-group"])["kp-group"]
+assert (described["group_state"], described["protocol_type"]) == ("Empty", "consumer"), described
+admin.delete_group_offsets("kp-group", [tp])
+assert admin.list_group_offsets({"kp-group": None})["kp-group"] == {}, "OffsetDelete left the offset"
+admin.delete_groups(["kp-group"])
+assert "kp-group" not in [g["group_id"] for g in admin.list_groups()]
+log("group consumer: subscribe, consume, commit, committed; admin lists, describes, deletes offsets and the group")
 admin.close()

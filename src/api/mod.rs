@@ -11,13 +11,16 @@ pub mod configs;
 pub mod errors;
 pub mod fetch;
 pub mod fetch_session;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 pub mod producer_ids;
 pub mod records;
 pub mod topics;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,6 +31,7 @@ use tracing::debug;
 
 use crate::cluster::MetadataStore;
 use crate::config::BrokerConfig;
+use crate::group::coordinator::GroupCoordinator;
 use crate::log::LogManager;
 use crate::partition::ReplicaManager;
 use crate::protocol::header::RequestHeader;
@@ -40,6 +44,7 @@ pub struct Context {
     pub logs: Arc<LogManager>,
     pub metadata: Arc<MetadataStore>,
     pub replicas: Arc<ReplicaManager>,
+    pub groups: Arc<GroupCoordinator>,
     pub fetch_sessions: fetch_session::SessionCache,
     pub producer_ids: producer_ids::ProducerIdAllocator,
     /// Serialises metadata changes that check the image and then commit (topic creation and
@@ -77,7 +82,12 @@ fn respond<M: Encodable>(key: ApiKey, header: &RequestHeader, message: &M) -> Ou
 }
 
 /// Handles one request.
-pub async fn handle(ctx: &Arc<Context>, header: RequestHeader, body: Bytes) -> Outcome {
+pub async fn handle(
+    ctx: &Arc<Context>,
+    header: RequestHeader,
+    body: Bytes,
+    peer: SocketAddr,
+) -> Outcome {
     let Ok(key) = ApiKey::try_from(header.api_key) else {
         return Outcome::Close(format!("unknown API key {}", header.api_key));
     };
@@ -138,6 +148,45 @@ pub async fn handle(ctx: &Arc<Context>, header: RequestHeader, body: Bytes) -> O
         }
         RequestKind::InitProducerId(r) => {
             respond(key, &header, &producer_ids::handle(ctx, &header, r).await)
+        }
+        RequestKind::FindCoordinator(r) => respond(
+            key,
+            &header,
+            &groups::find_coordinator(ctx, &header, r).await,
+        ),
+        RequestKind::JoinGroup(r) => respond(
+            key,
+            &header,
+            &groups::join_group(ctx, &header, peer, r).await,
+        ),
+        RequestKind::SyncGroup(r) => {
+            respond(key, &header, &groups::sync_group(ctx, &header, r).await)
+        }
+        RequestKind::Heartbeat(r) => {
+            respond(key, &header, &groups::heartbeat(ctx, &header, r).await)
+        }
+        RequestKind::LeaveGroup(r) => {
+            respond(key, &header, &groups::leave_group(ctx, &header, r).await)
+        }
+        RequestKind::DescribeGroups(r) => respond(
+            key,
+            &header,
+            &groups::describe_groups(ctx, &header, r).await,
+        ),
+        RequestKind::ListGroups(r) => {
+            respond(key, &header, &groups::list_groups(ctx, &header, r).await)
+        }
+        RequestKind::DeleteGroups(r) => {
+            respond(key, &header, &groups::delete_groups(ctx, &header, r).await)
+        }
+        RequestKind::OffsetCommit(r) => {
+            respond(key, &header, &offsets::offset_commit(ctx, &header, r).await)
+        }
+        RequestKind::OffsetFetch(r) => {
+            respond(key, &header, &offsets::offset_fetch(ctx, &header, r).await)
+        }
+        RequestKind::OffsetDelete(r) => {
+            respond(key, &header, &offsets::offset_delete(ctx, &header, r).await)
         }
         _ => Outcome::Close(format!(
             "{key:?} is in the version table but has no handler"

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -114,46 +113,21 @@ impl MetadataStore {
 
 /// Applies every record in the log to `image`; returns how many there were.
 fn replay(log: &Log, image: &mut MetadataImage) -> io::Result<usize> {
-    let mut offset = log.log_start_offset();
-    let mut count = 0;
-    loop {
-        let read = log
-            .read(offset, 1024 * 1024, i64::MAX, true)
-            .map_err(|e| io::Error::other(format!("reading metadata log: {e}")))?;
-        let Some(read) = read else { break };
-        let mut bytes = vec![0u8; read.region.len as usize];
-        read.region
-            .file
-            .read_exact_at(&mut bytes, read.region.position)?;
-        let batches = batch::split_record_set(&bytes).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("metadata log: {e}"))
+    log.for_each_record(|record| {
+        let value = record.value.unwrap_or_default();
+        let parsed = MetadataRecord::decode(&value).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "metadata record at offset {} is not understood: {e}",
+                    record.offset
+                ),
+            )
         })?;
-        for (_, range) in batches {
-            let records = batch::decode_records(&bytes[range]).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "metadata log holds an undecodable batch",
-                )
-            })?;
-            for record in records {
-                let value = record.value.unwrap_or_default();
-                let parsed = MetadataRecord::decode(&value).map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "metadata record at offset {} is not understood: {e}",
-                            record.offset
-                        ),
-                    )
-                })?;
-                image.apply(&parsed);
-                image.last_offset = record.offset;
-                count += 1;
-            }
-        }
-        offset = read.next_offset;
-    }
-    Ok(count)
+        image.apply(&parsed);
+        image.last_offset = record.offset;
+        Ok(())
+    })
 }
 
 /// Reads `meta.properties`, creating it with a fresh cluster id on first start.

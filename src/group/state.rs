@@ -436,9 +436,8 @@ impl Group {
         if self.leader.as_deref() == Some(member_id) {
             self.leader = None;
         }
-        if self.members.is_empty() {
-            self.protocol_type = None;
-        }
+        // An empty group keeps its protocol type (it is still a "consumer" group to ListGroups);
+        // the next first member sets it anew.
         Some(member)
     }
 

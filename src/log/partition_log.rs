@@ -456,6 +456,47 @@ impl Log {
         Ok(None)
     }
 
+    /// Visits every record from the log start on, in offset order. For the broker's own internal
+    /// topics (cluster metadata, group offsets), which it writes uncompressed: a batch whose records
+    /// cannot be decoded is an error. Returns how many records were visited.
+    pub fn for_each_record(
+        &self,
+        mut visit: impl FnMut(batch::DecodedRecord) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut offset = self.log_start_offset();
+        let mut count = 0;
+        loop {
+            let read = self
+                .read(offset, 1024 * 1024, i64::MAX, true)
+                .map_err(|e| io::Error::other(format!("reading {}: {e}", self.dir.display())))?;
+            let Some(read) = read else { return Ok(count) };
+            let mut bytes = vec![0u8; read.region.len as usize];
+            read.region
+                .file
+                .read_exact_at(&mut bytes, read.region.position)?;
+            let batches = batch::split_record_set(&bytes).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", self.dir.display()),
+                )
+            })?;
+            for (_, range) in batches {
+                let records = batch::decode_records(&bytes[range]).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: undecodable batch", self.dir.display()),
+                    )
+                })?;
+                for record in records.into_iter().filter(|r| r.offset >= offset) {
+                    visit(record)?;
+                    count += 1;
+                }
+            }
+            offset = read.next_offset;
+        }
+    }
+
     /// The first record at or after `timestamp` below `upper_bound`: its offset and timestamp. (A batch
     /// whose records cannot be read counts as a whole: its first offset and max timestamp.)
     pub fn offset_for_timestamp(

@@ -19,11 +19,16 @@ use super::connection;
 use crate::api::{self, Context, now_ms};
 use crate::cluster::{BrokerInfo, MetadataStore};
 use crate::config::BrokerConfig;
+use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator, OffsetsPartitions};
+use crate::group::state::GroupConfig;
+use crate::group::store::OFFSETS_TOPIC;
 use crate::log::LogManager;
 use crate::partition::ReplicaManager;
 
 /// How long connections get to finish in-flight requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often group deadlines (sessions, join and sync phases) are checked.
+const GROUP_TICK: Duration = Duration::from_millis(100);
 /// Segment files untouched this long are closed.
 const IDLE_FILE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -115,16 +120,62 @@ fn open_storage(
     replicas
         .apply(&metadata.image(), &config, now)
         .context("cannot open partition logs")?;
+    let groups = Arc::new(GroupCoordinator::new(
+        CoordinatorConfig {
+            group: GroupConfig {
+                min_session_timeout_ms: config.group_min_session_timeout_ms,
+                max_session_timeout_ms: config.group_max_session_timeout_ms,
+                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms as i64,
+            },
+            offsets_partitions: config.offsets_topic_num_partitions,
+            offsets_retention_ms: config.offsets_retention_minutes * 60_000,
+            metadata_max_bytes: config.offset_metadata_max_bytes,
+        },
+        Arc::clone(&replicas) as Arc<dyn OffsetsPartitions>,
+    ));
+    load_groups(&groups, &replicas, now)?;
     Ok(Arc::new(Context {
         config,
         logs,
         metadata,
         replicas,
+        groups,
         fetch_sessions: api::fetch_session::SessionCache::default(),
         producer_ids: api::producer_ids::ProducerIdAllocator::default(),
         admin: tokio::sync::Mutex::new(()),
         shutting_down: shutdown,
     }))
+}
+
+/// Replays every local `__consumer_offsets` partition into the group coordinator.
+fn load_groups(
+    groups: &GroupCoordinator,
+    replicas: &ReplicaManager,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut records = 0;
+    for partition in replicas
+        .all()
+        .into_iter()
+        .filter(|p| p.topic() == OFFSETS_TOPIC)
+    {
+        records += groups.load(&partition, now_ms).with_context(|| {
+            format!(
+                "cannot load groups from {OFFSETS_TOPIC}-{}",
+                partition.index()
+            )
+        })?;
+    }
+    if records > 0 {
+        info!(
+            groups = groups.len(),
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded consumer groups"
+        );
+    }
+    Ok(())
 }
 
 async fn accept_loop(
@@ -170,7 +221,8 @@ async fn accept_loop(
     }
 }
 
-/// Periodic work: fsync rolled segments, checkpoints, retention, closing idle files.
+/// Periodic work: fsync rolled segments, checkpoints, retention, closing idle files, group
+/// deadlines and offset expiry.
 async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut checkpoint = tokio::time::interval(Duration::from_millis(
@@ -180,7 +232,18 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
         ctx.config.log_retention_check_interval_ms,
     ));
     let mut idle = tokio::time::interval(IDLE_FILE_TIMEOUT);
-    for timer in [&mut flush, &mut checkpoint, &mut retention, &mut idle] {
+    let mut groups = tokio::time::interval(GROUP_TICK);
+    let mut offsets_expiry = tokio::time::interval(Duration::from_millis(
+        ctx.config.offsets_retention_check_interval_ms,
+    ));
+    for timer in [
+        &mut flush,
+        &mut checkpoint,
+        &mut retention,
+        &mut idle,
+        &mut groups,
+        &mut offsets_expiry,
+    ] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     loop {
@@ -202,6 +265,12 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
                 }
             }),
             _ = idle.tick() => Box::new(move || ctx.logs.close_idle_files(IDLE_FILE_TIMEOUT)),
+            _ = groups.tick() => {
+                // Cheap and latency-sensitive (session expiry, join deadlines): run in place.
+                ctx.groups.tick(now_ms());
+                continue;
+            }
+            _ = offsets_expiry.tick() => Box::new(move || ctx.groups.expire_offsets(now_ms())),
             _ = shutdown.changed() => break,
         };
         if let Err(e) = tokio::task::spawn_blocking(work).await {

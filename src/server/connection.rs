@@ -63,7 +63,7 @@ pub async fn serve(
                                 correlation_id = request_header.correlation_id, "request");
                             let ctx = Arc::clone(&ctx);
                             in_flight.push_back(Box::pin(async move {
-                                (api::handle(&ctx, request_header, body).await, size)
+                                (api::handle(&ctx, request_header, body, peer).await, size)
                             }));
                         }
                         Err(e) => {
