@@ -6,6 +6,7 @@
 mod admin;
 mod api_versions;
 mod durability;
+mod groups;
 mod harness;
 mod hostile;
 mod produce_fetch;

@@ -158,7 +158,12 @@ pub async fn join_group(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let result = ctx.groups.join(&request.group_id.0, join, now_ms()).await;
+    // Clients look for the coordinator first, which creates `__consumer_offsets`; a client that
+    // joins straight away gets the same.
+    let result = match ensure_offsets_topic(ctx).await {
+        Ok(()) => ctx.groups.join(&request.group_id.0, join, now_ms()).await,
+        Err(code) => crate::group::state::JoinResult::error(code, &request.member_id),
+    };
     let mut response = JoinGroupResponse::default()
         .with_error_code(result.error_code)
         .with_generation_id(result.generation_id)

@@ -364,17 +364,15 @@ impl GroupCoordinator {
         generation_id: i32,
         now_ms: i64,
     ) -> i16 {
+        let Some(slot) = self.slot(group_id) else {
+            return E::UnknownMemberId.code();
+        };
         if let Err(code) = self.offsets_partition(group_id) {
             return code;
         }
-        match self.slot(group_id) {
-            Some(slot) => {
-                slot.lock()
-                    .group
-                    .heartbeat(member_id, instance_id, generation_id, now_ms)
-            }
-            None => E::UnknownMemberId.code(),
-        }
+        slot.lock()
+            .group
+            .heartbeat(member_id, instance_id, generation_id, now_ms)
     }
 
     /// LeaveGroup: an error code per member, or a group-level error.
@@ -384,8 +382,8 @@ impl GroupCoordinator {
         members: &[(String, Option<String>)],
         now_ms: i64,
     ) -> Result<Vec<i16>, i16> {
-        self.offsets_partition(group_id)?;
         let slot = self.slot(group_id).ok_or(E::UnknownMemberId.code())?;
+        self.offsets_partition(group_id)?;
         let mut slot = slot.lock();
         let (codes, mut effects) = slot.group.leave(members, &self.config.group, now_ms);
         self.persist(&slot, &effects, now_ms)?;
@@ -515,7 +513,6 @@ impl GroupCoordinator {
     }
 
     pub fn describe(&self, group_id: &str) -> Result<GroupDescription, i16> {
-        self.offsets_partition(group_id)?;
         let Some(slot) = self.slot(group_id) else {
             return Ok(GroupDescription {
                 group_id: group_id.to_string(),
