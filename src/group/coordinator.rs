@@ -34,6 +34,9 @@ pub struct CoordinatorConfig {
     pub offsets_retention_ms: i64,
     /// `offset.metadata.max.bytes`.
     pub metadata_max_bytes: usize,
+    /// A `__consumer_offsets` partition is compacted (its live state rewritten and older segments
+    /// dropped) once its log holds this many bytes and four times its last compacted size.
+    pub compaction_min_bytes: u64,
 }
 
 /// A committed offset.
@@ -154,6 +157,8 @@ pub struct GroupCoordinator {
     config: CoordinatorConfig,
     partitions: Arc<dyn OffsetsPartitions>,
     groups: RwLock<HashMap<String, Arc<Mutex<Slot>>>>,
+    /// Log size of each offsets partition right after its last compaction.
+    compacted_sizes: Mutex<HashMap<i32, u64>>,
 }
 
 /// The topics a "consumer" protocol member subscribes to, from its ConsumerProtocolSubscription
@@ -195,6 +200,7 @@ impl GroupCoordinator {
             config,
             partitions,
             groups: RwLock::new(HashMap::new()),
+            compacted_sizes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -765,6 +771,82 @@ impl GroupCoordinator {
         }
     }
 
+    /// Keeps start-up replay short: when partition `index` of `__consumer_offsets` has grown past
+    /// its threshold, rolls its log, appends the live state of each of its groups (membership and
+    /// committed offsets, each group under its own lock), fsyncs, and moves the log start past
+    /// everything older, which deletes those segments. Replay then reads the live state plus what
+    /// came after it, however many commits were ever made. Blocking. Returns whether it compacted.
+    pub fn compact_partition(&self, index: i32, now_ms: i64) -> std::io::Result<bool> {
+        let Some(partition) = self.partitions.get(index) else {
+            return Ok(false);
+        };
+        let log = partition.log();
+        let last = self
+            .compacted_sizes
+            .lock()
+            .get(&index)
+            .copied()
+            .unwrap_or(0);
+        if log.size_in_bytes() < self.config.compaction_min_bytes.max(last.saturating_mul(4)) {
+            return Ok(false);
+        }
+        let start = log.roll(now_ms)?;
+        let slots: Vec<(String, Arc<Mutex<Slot>>)> = self
+            .groups
+            .read()
+            .iter()
+            .filter(|(id, _)| self.partition_of(id) == index)
+            .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
+            .collect();
+        for (id, slot) in slots {
+            let slot = slot.lock();
+            if slot.group.state == GroupState::Dead {
+                continue;
+            }
+            let mut changes: Vec<Change> = slot
+                .offsets
+                .iter()
+                .map(|((topic, p), c)| Change::Offset {
+                    group: id.clone(),
+                    topic: topic.clone(),
+                    partition: *p,
+                    value: Some(OffsetValue {
+                        offset: c.offset,
+                        leader_epoch: c.leader_epoch,
+                        metadata: c.metadata.clone(),
+                        commit_timestamp: c.commit_timestamp_ms,
+                        expire_timestamp: -1,
+                    }),
+                })
+                .collect();
+            if slot.group.protocol_type.is_some() || slot.group.generation_id > 0 {
+                changes.push(Change::Group {
+                    group: id.clone(),
+                    value: Some(slot.group_record(now_ms)),
+                });
+            }
+            for chunk in changes.chunks(1000) {
+                store::append(&partition, chunk, now_ms)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            }
+        }
+        log.flush()?;
+        let before = log.size_in_bytes();
+        partition
+            .delete_records_before(start)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let after = log.size_in_bytes();
+        self.compacted_sizes.lock().insert(index, after);
+        info!(
+            partition = index,
+            before_bytes = before,
+            after_bytes = after,
+            "compacted {}",
+            store::OFFSETS_TOPIC
+        );
+        Ok(true)
+    }
+
     /// Rebuilds the groups of one `__consumer_offsets` partition from its log (at start-up).
     pub fn load(&self, partition: &Partition, now_ms: i64) -> std::io::Result<usize> {
         let mut offsets: HashMap<String, BTreeMap<(String, i32), Committed>> = HashMap::new();
@@ -867,6 +949,109 @@ impl GroupCoordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::{MetadataImage, MetadataRecord};
+    use crate::config::BrokerConfig;
+    use crate::group::state::GroupConfig;
+    use crate::log::{LogConfig, LogManager};
+    use crate::partition::ReplicaManager;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// A coordinator over real `__consumer_offsets` partitions in `dir` (and the topic "t").
+    fn fixture(dir: &std::path::Path) -> (GroupCoordinator, Arc<ReplicaManager>) {
+        let logs = Arc::new(LogManager::open(dir, |_| LogConfig::default(), T0).unwrap());
+        let replicas = Arc::new(ReplicaManager::new(0, Arc::clone(&logs)));
+        let mut image = MetadataImage::default();
+        let offsets_id = uuid::Uuid::from_u128(1);
+        for r in MetadataRecord::new_topic(store::OFFSETS_TOPIC, offsets_id, vec![vec![0]; 3], []) {
+            image.apply(&r);
+        }
+        let entries = crate::config::parse_toml(crate::config::EMBEDDED_DEFAULTS, "d").unwrap();
+        replicas
+            .apply(&image, &BrokerConfig::from_entries(entries).unwrap(), T0)
+            .unwrap();
+        let config = CoordinatorConfig {
+            group: GroupConfig {
+                min_session_timeout_ms: 6_000,
+                max_session_timeout_ms: 60_000,
+                initial_rebalance_delay_ms: 0,
+            },
+            offsets_partitions: 3,
+            offsets_retention_ms: 7 * 24 * 3_600_000,
+            metadata_max_bytes: 4096,
+            compaction_min_bytes: 64 * 1024,
+        };
+        let coordinator =
+            GroupCoordinator::new(config, Arc::clone(&replicas) as Arc<dyn OffsetsPartitions>);
+        for p in replicas.all() {
+            coordinator.load(&p, T0).unwrap();
+        }
+        (coordinator, replicas)
+    }
+
+    fn simple() -> Sender<'static> {
+        Sender {
+            member_id: "",
+            instance_id: None,
+            generation_id: -1,
+        }
+    }
+
+    fn commits(partitions: i32, offset: i64) -> Vec<CommitRequest> {
+        (0..partitions)
+            .map(|p| CommitRequest {
+                topic: "t".into(),
+                partition: p,
+                offset,
+                leader_epoch: -1,
+                metadata: Some(format!("m{offset}")),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_exactly_the_live_state_and_bounds_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (coordinator, replicas) = fixture(dir.path());
+        let groups = ["alpha", "beta", "gamma", "delta"];
+        for round in 0..300 {
+            for g in groups {
+                let codes = coordinator
+                    .commit(g, simple(), commits(10, round), |_, _| true, T0 + round)
+                    .await;
+                assert!(codes.iter().all(|c| *c == 0));
+            }
+        }
+        assert_eq!(coordinator.delete_group("delta", T0).await, 0);
+        let before: u64 = replicas.all().iter().map(|p| p.log().size_in_bytes()).sum();
+        let mut compacted = 0;
+        for index in 0..3 {
+            compacted += usize::from(coordinator.compact_partition(index, T0 + 1_000).unwrap());
+        }
+        assert!(compacted >= 1, "some partition passed the threshold");
+        let after: u64 = replicas.all().iter().map(|p| p.log().size_in_bytes()).sum();
+        assert!(after * 5 < before, "{before} bytes before, {after} after");
+        // A second compaction right away does nothing: the log has not grown.
+        for index in 0..3 {
+            assert!(!coordinator.compact_partition(index, T0 + 2_000).unwrap());
+        }
+        drop(coordinator);
+        drop(replicas);
+        let (reloaded, _) = fixture(dir.path());
+        for g in ["alpha", "beta", "gamma"] {
+            let offsets = reloaded.fetch_offsets(g, None).unwrap();
+            assert_eq!(offsets.len(), 10, "{g}");
+            assert!(offsets.iter().all(|(_, c)| {
+                c.as_ref()
+                    .is_some_and(|c| c.offset == 299 && c.metadata == "m299")
+            }));
+        }
+        assert!(
+            reloaded.fetch_offsets("delta", None).unwrap().is_empty(),
+            "deleted groups stay deleted"
+        );
+        assert_eq!(reloaded.len(), 3);
+    }
 
     #[test]
     fn subscriptions_parse_defensively() {

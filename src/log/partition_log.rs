@@ -737,6 +737,23 @@ impl Log {
         Ok(())
     }
 
+    /// Starts a new segment at the log end offset unless the active one is empty; returns the log
+    /// end offset. Everything appended before now lies in sealed segments, which advancing the log
+    /// start offset past them can then delete.
+    pub fn roll(&self, now_ms: i64) -> io::Result<i64> {
+        let mut state = self.state.lock();
+        let next = state.next_offset;
+        if state
+            .segments
+            .values()
+            .next_back()
+            .is_some_and(|s| !s.is_empty())
+        {
+            state.roll(&self.dir, next, now_ms)?;
+        }
+        Ok(next)
+    }
+
     /// Whether sealed segments hold data that is not yet fsynced (after a roll).
     pub fn has_unflushed_sealed_segments(&self) -> bool {
         let state = self.state.lock();

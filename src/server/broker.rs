@@ -27,6 +27,11 @@ use crate::partition::ReplicaManager;
 
 /// How long connections get to finish in-flight requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A `__consumer_offsets` partition is compacted once its log reaches this size (and four times
+/// its previous compacted size).
+const OFFSETS_COMPACTION_MIN_BYTES: u64 = 16 * 1024 * 1024;
+/// How often offsets partitions are checked for compaction.
+const OFFSETS_COMPACTION_CHECK: Duration = Duration::from_secs(30);
 /// How often group deadlines (sessions, join and sync phases) are checked.
 const GROUP_TICK: Duration = Duration::from_millis(100);
 /// Segment files untouched this long are closed.
@@ -130,6 +135,7 @@ fn open_storage(
             offsets_partitions: config.offsets_topic_num_partitions,
             offsets_retention_ms: config.offsets_retention_minutes * 60_000,
             metadata_max_bytes: config.offset_metadata_max_bytes,
+            compaction_min_bytes: OFFSETS_COMPACTION_MIN_BYTES,
         },
         Arc::clone(&replicas) as Arc<dyn OffsetsPartitions>,
     ));
@@ -236,6 +242,7 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
     let mut offsets_expiry = tokio::time::interval(Duration::from_millis(
         ctx.config.offsets_retention_check_interval_ms,
     ));
+    let mut offsets_compaction = tokio::time::interval(OFFSETS_COMPACTION_CHECK);
     for timer in [
         &mut flush,
         &mut checkpoint,
@@ -243,6 +250,7 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
         &mut idle,
         &mut groups,
         &mut offsets_expiry,
+        &mut offsets_compaction,
     ] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -271,6 +279,13 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
                 continue;
             }
             _ = offsets_expiry.tick() => Box::new(move || ctx.groups.expire_offsets(now_ms())),
+            _ = offsets_compaction.tick() => Box::new(move || {
+                for index in 0..ctx.config.offsets_topic_num_partitions {
+                    if let Err(e) = ctx.groups.compact_partition(index, now_ms()) {
+                        error!(partition = index, error = %e, "compacting {OFFSETS_TOPIC} failed");
+                    }
+                }
+            }),
             _ = shutdown.changed() => break,
         };
         if let Err(e) = tokio::task::spawn_blocking(work).await {
