@@ -221,6 +221,15 @@ fn join_errors() {
     );
     assert_eq!(unknown.error_code, UNKNOWN_MEMBER_ID);
     join_alone(&mut conn, 5, "errors", &["t"]);
+    let unnamed = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("errors")))
+        .with_member_id(s("x"))
+        .with_protocol_type(None);
+    let response: SyncGroupResponse = conn.call(ApiKey::SyncGroup, 5, &unnamed);
+    assert_eq!(
+        response.error_code, INCONSISTENT_GROUP_PROTOCOL,
+        "v5 needs protocol type and name"
+    );
     let other_type = join_request("errors", "", &["t"]).with_protocol_type(s("connect"));
     let response: JoinGroupResponse = conn.call(ApiKey::JoinGroup, 5, &other_type);
     assert_eq!(response.error_code, INCONSISTENT_GROUP_PROTOCOL);
@@ -373,6 +382,8 @@ fn member_commits_are_fenced_by_generation() {
     };
     let sync = SyncGroupRequest::default()
         .with_group_id(GroupId(s("fenced")))
+        .with_protocol_type(Some(s("consumer")))
+        .with_protocol_name(Some(s("range")))
         .with_generation_id(generation)
         .with_member_id(s(&member))
         .with_assignments(vec![]);
@@ -399,6 +410,8 @@ fn describe_list_delete_groups_and_offsets() {
     let (member, generation) = join_alone(&mut conn, 9, "active", &["t"]);
     let sync = SyncGroupRequest::default()
         .with_group_id(GroupId(s("active")))
+        .with_protocol_type(Some(s("consumer")))
+        .with_protocol_name(Some(s("range")))
         .with_generation_id(generation)
         .with_member_id(s(&member))
         .with_assignments(vec![

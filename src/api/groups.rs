@@ -207,6 +207,9 @@ pub async fn sync_group(
         .iter()
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
+    if version >= 5 && (request.protocol_type.is_none() || request.protocol_name.is_none()) {
+        return SyncGroupResponse::default().with_error_code(E::InconsistentGroupProtocol.code());
+    }
     let protocol = if version >= 5 {
         (
             request.protocol_type.as_deref(),

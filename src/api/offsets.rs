@@ -47,8 +47,18 @@ pub async fn offset_commit(
             })
         })
         .collect();
+    let member_commit = request.generation_id_or_member_epoch >= 0;
     let codes = match groups::ensure_offsets_topic(ctx).await {
         Err(code) => vec![code; commits.len()],
+        Ok(()) if member_commit && !ctx.groups.group_exists(&request.group_id.0) => {
+            // A member commit to a group the coordinator does not know.
+            let code = if version >= 9 {
+                E::GroupIdNotFound
+            } else {
+                E::IllegalGeneration
+            };
+            vec![code.code(); commits.len()]
+        }
         Ok(()) => {
             let image = ctx.metadata.image();
             let exists = |topic: &str, partition: i32| image.partition(topic, partition).is_some();

@@ -388,7 +388,10 @@ impl GroupCoordinator {
         members: &[(String, Option<String>)],
         now_ms: i64,
     ) -> Result<Vec<i16>, i16> {
-        let slot = self.slot(group_id).ok_or(E::UnknownMemberId.code())?;
+        let Some(slot) = self.slot(group_id) else {
+            // Kafka answers each member, not the request, for a group it does not know.
+            return Ok(vec![E::UnknownMemberId.code(); members.len()]);
+        };
         self.offsets_partition(group_id)?;
         let mut slot = slot.lock();
         let (codes, mut effects) = slot.group.leave(members, &self.config.group, now_ms);
@@ -407,14 +410,30 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Vec<i16> {
         let all = |code: i16| vec![code; offsets.len()];
-        if group_id.is_empty() {
-            return all(E::InvalidGroupId.code());
-        }
         let partition = match self.offsets_partition(group_id) {
             Ok(p) => p,
             Err(code) => return all(code),
         };
-        let slot = if sender.generation_id < 0 && sender.member_id.is_empty() {
+        // Per-partition checks first: a request with nothing valid in it creates no group.
+        let codes: Vec<i16> = offsets
+            .iter()
+            .map(|o| {
+                if o.metadata
+                    .as_ref()
+                    .is_some_and(|m| m.encode_utf16().count() > self.config.metadata_max_bytes)
+                {
+                    E::OffsetMetadataTooLarge.code()
+                } else if !topic_exists(&o.topic, o.partition) {
+                    E::UnknownTopicOrPartition.code()
+                } else {
+                    0
+                }
+            })
+            .collect();
+        if codes.iter().all(|c| *c != 0) {
+            return codes;
+        }
+        let slot = if sender.generation_id < 0 {
             self.slot_or_create(group_id, now_ms)
         } else {
             match self.slot(group_id) {
@@ -422,7 +441,7 @@ impl GroupCoordinator {
                 None => return all(E::IllegalGeneration.code()),
             }
         };
-        let (codes, end) = {
+        let end = {
             let mut slot = slot.lock();
             let checked = slot.group.check_commit(
                 sender.member_id,
@@ -433,40 +452,31 @@ impl GroupCoordinator {
             if let Err(code) = checked {
                 return all(code);
             }
-            let mut codes = Vec::with_capacity(offsets.len());
             let mut changes = Vec::new();
             let mut accepted = Vec::new();
-            for o in &offsets {
-                let metadata = o.metadata.clone().unwrap_or_default();
-                let code = if metadata.len() > self.config.metadata_max_bytes {
-                    E::OffsetMetadataTooLarge.code()
-                } else if !topic_exists(&o.topic, o.partition) {
-                    E::UnknownTopicOrPartition.code()
-                } else {
-                    0
-                };
-                codes.push(code);
-                if code == 0 {
-                    let committed = Committed {
-                        offset: o.offset,
-                        leader_epoch: o.leader_epoch,
-                        metadata,
-                        commit_timestamp_ms: now_ms,
-                    };
-                    changes.push(Change::Offset {
-                        group: group_id.to_string(),
-                        topic: o.topic.clone(),
-                        partition: o.partition,
-                        value: Some(OffsetValue {
-                            offset: committed.offset,
-                            leader_epoch: committed.leader_epoch,
-                            metadata: committed.metadata.clone(),
-                            commit_timestamp: now_ms,
-                            expire_timestamp: -1,
-                        }),
-                    });
-                    accepted.push(((o.topic.clone(), o.partition), committed));
+            for (o, code) in offsets.iter().zip(&codes) {
+                if *code != 0 {
+                    continue;
                 }
+                let committed = Committed {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata.clone().unwrap_or_default(),
+                    commit_timestamp_ms: now_ms,
+                };
+                changes.push(Change::Offset {
+                    group: group_id.to_string(),
+                    topic: o.topic.clone(),
+                    partition: o.partition,
+                    value: Some(OffsetValue {
+                        offset: committed.offset,
+                        leader_epoch: committed.leader_epoch,
+                        metadata: committed.metadata.clone(),
+                        commit_timestamp: now_ms,
+                        expire_timestamp: -1,
+                    }),
+                });
+                accepted.push(((o.topic.clone(), o.partition), committed));
             }
             if changes.is_empty() {
                 return codes;
@@ -476,7 +486,7 @@ impl GroupCoordinator {
                     // Applied under the group lock right after the append, so that the in-memory
                     // view follows log order.
                     slot.offsets.extend(accepted);
-                    (codes, end)
+                    end
                 }
                 Err(e) => {
                     warn!(group = group_id, error = %e, "could not write offsets");
@@ -725,35 +735,42 @@ impl GroupCoordinator {
     /// offset that long after its commit (KIP-211).
     pub fn expire_offsets(&self, now_ms: i64) {
         let retention = self.config.offsets_retention_ms;
-        let slots: Vec<Arc<Mutex<Slot>>> = self.groups.read().values().cloned().collect();
-        for slot in slots {
+        let slots: Vec<(String, Arc<Mutex<Slot>>)> = self
+            .groups
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        for (group_id, slot) in slots {
             let mut slot = slot.lock();
             if slot.group.state != GroupState::Empty {
                 continue;
             }
-            let group_id = slot.group.group_id.clone();
-            let managed = slot.group.protocol_type.is_some() || slot.group.generation_id > 0;
+            let managed = slot.group.protocol_type.is_some();
             let emptied_at = slot.group.state_since_ms;
-            let expired: Vec<(String, i32)> = slot
+            let expired: Vec<PartitionKey> = slot
                 .offsets
                 .iter()
                 .filter(|(_, c)| {
-                    let since = if managed {
-                        emptied_at.max(c.commit_timestamp_ms)
-                    } else {
-                        c.commit_timestamp_ms
-                    };
-                    now_ms - since >= retention
+                    now_ms
+                        - if managed {
+                            emptied_at
+                        } else {
+                            c.commit_timestamp_ms
+                        }
+                        >= retention
                 })
                 .map(|(k, _)| k.clone())
                 .collect();
-            if expired.is_empty() {
+            // An empty group left with no offsets is deleted with them, as Kafka does.
+            let delete_group = expired.len() == slot.offsets.len();
+            if expired.is_empty() && !delete_group {
                 continue;
             }
             let Ok(partition) = self.offsets_partition(&group_id) else {
                 continue;
             };
-            let changes: Vec<Change> = expired
+            let mut changes: Vec<Change> = expired
                 .iter()
                 .map(|(topic, p)| Change::Offset {
                     group: group_id.clone(),
@@ -762,13 +779,26 @@ impl GroupCoordinator {
                     value: None,
                 })
                 .collect();
-            if store::append(&partition, &changes, now_ms).is_ok() {
-                for key in &expired {
-                    slot.offsets.remove(key);
-                }
-                info!(group = %group_id, offsets = expired.len(), "expired committed offsets");
+            if delete_group {
+                changes.push(Change::Group {
+                    group: group_id.clone(),
+                    value: None,
+                });
             }
+            if store::append(&partition, &changes, now_ms).is_err() {
+                continue;
+            }
+            for key in &expired {
+                slot.offsets.remove(key);
+            }
+            if delete_group {
+                slot.group.state = GroupState::Dead;
+            }
+            info!(group = %group_id, offsets = expired.len(), deleted = delete_group, "expired committed offsets");
         }
+        self.groups
+            .write()
+            .retain(|_, slot| slot.lock().group.state != GroupState::Dead);
     }
 
     /// Keeps start-up replay short: when partition `index` of `__consumer_offsets` has grown past
@@ -936,6 +966,12 @@ impl GroupCoordinator {
         Ok(records)
     }
 
+    /// Whether the group exists (and is not being deleted).
+    pub fn group_exists(&self, group_id: &str) -> bool {
+        self.slot(group_id)
+            .is_some_and(|s| s.lock().group.state != GroupState::Dead)
+    }
+
     /// How many groups are loaded.
     pub fn len(&self) -> usize {
         self.groups.read().len()
@@ -1007,6 +1043,55 @@ mod tests {
                 metadata: Some(format!("m{offset}")),
             })
             .collect()
+    }
+
+    #[tokio::test]
+    async fn offsets_of_empty_groups_expire_and_take_the_group_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (coordinator, replicas) = fixture(dir.path());
+        let week = coordinator.config().offsets_retention_ms;
+        assert!(
+            coordinator
+                .commit("old", simple(), commits(2, 5), |_, _| true, T0)
+                .await
+                .iter()
+                .all(|c| *c == 0)
+        );
+        assert!(
+            coordinator
+                .commit("new", simple(), commits(2, 5), |_, _| true, T0 + week)
+                .await
+                .iter()
+                .all(|c| *c == 0)
+        );
+        coordinator.expire_offsets(T0 + week + 1);
+        assert!(
+            !coordinator.group_exists("old"),
+            "its offsets expired, and the empty group with them"
+        );
+        assert_eq!(coordinator.fetch_offsets("new", None).unwrap().len(), 2);
+        drop(coordinator);
+        drop(replicas);
+        let (reloaded, _) = fixture(dir.path());
+        assert!(!reloaded.group_exists("old"), "the expiry was written down");
+        assert!(reloaded.group_exists("new"));
+    }
+
+    #[tokio::test]
+    async fn commit_errors_per_partition_and_nothing_created_for_nothing_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (coordinator, _replicas) = fixture(dir.path());
+        let mut asked = commits(2, 1);
+        asked[1].metadata = Some("x".repeat(5000));
+        let codes = coordinator
+            .commit("g", simple(), asked, |_, p| p == 0, T0)
+            .await;
+        assert_eq!(codes, vec![0, E::OffsetMetadataTooLarge.code()]);
+        let codes = coordinator
+            .commit("nothing", simple(), commits(1, 1), |_, _| false, T0)
+            .await;
+        assert_eq!(codes, vec![E::UnknownTopicOrPartition.code()]);
+        assert!(!coordinator.group_exists("nothing"));
     }
 
     #[tokio::test]

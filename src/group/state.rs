@@ -358,10 +358,12 @@ impl Group {
             persist: true,
             ..Effects::default()
         };
+        // Dynamic members that did not rejoin are gone; static ones keep their place (they leave
+        // only by LeaveGroup or session expiry).
         let gone: Vec<String> = self
             .members
             .values()
-            .filter(|m| !m.joined)
+            .filter(|m| !m.joined && m.group_instance_id.is_none())
             .map(|m| m.member_id.clone())
             .collect();
         for id in gone {
@@ -369,6 +371,11 @@ impl Group {
         }
         self.pending_members.clear();
         self.initial_delay_until_ms = None;
+        if !self.members.is_empty() && self.members.values().all(|m| !m.joined) {
+            // Only static members that have not rejoined remain: wait another round.
+            self.join_deadline_ms = Some(now_ms + self.rebalance_timeout_ms());
+            return Effects::default();
+        }
         self.join_deadline_ms = None;
         self.generation_id += 1;
         if self.members.is_empty() {
@@ -381,9 +388,13 @@ impl Group {
         if self
             .leader
             .as_ref()
-            .is_none_or(|l| !self.members.contains_key(l))
+            .is_none_or(|l| !self.members.get(l).is_some_and(|m| m.joined))
         {
-            self.leader = self.members.keys().next().cloned();
+            self.leader = self
+                .members
+                .values()
+                .find(|m| m.joined)
+                .map(|m| m.member_id.clone());
         }
         self.transition(GroupState::CompletingRebalance, now_ms);
         self.sync_deadline_ms = Some(now_ms + self.rebalance_timeout_ms());
@@ -400,7 +411,7 @@ impl Group {
                 )
             })
             .collect();
-        for member in self.members.values_mut() {
+        for member in self.members.values_mut().filter(|m| m.joined) {
             member.last_heard_ms = now_ms;
             effects.joins.push((
                 member.member_id.clone(),
@@ -593,7 +604,13 @@ impl Group {
         config: &GroupConfig,
         now_ms: i64,
     ) -> (JoinOutcome, Effects) {
-        let member_id = new_member_id(&request.client_id);
+        // Kafka names static members after their instance id, dynamic ones after their client id.
+        let member_id = new_member_id(
+            request
+                .group_instance_id
+                .as_deref()
+                .unwrap_or(&request.client_id),
+        );
         if let Some(instance) = request.group_instance_id.clone() {
             if let Some(old_id) = self.static_members.get(&instance).cloned() {
                 return self.replace_static_member(&old_id, member_id, request, config, now_ms);
@@ -754,6 +771,10 @@ impl Group {
                 respond(E::RebalanceInProgress.code())
             }
             GroupState::Stable => {
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.synced = true;
+                }
+                self.clear_sync_deadline_if_all_synced();
                 let result = self.sync_result(member_id);
                 (SyncOutcome::Respond(result), Effects::default())
             }
@@ -768,7 +789,8 @@ impl Group {
                 for member in self.members.values_mut() {
                     member.assignment = given.remove(&member.member_id).unwrap_or_default();
                 }
-                self.sync_deadline_ms = None;
+                // Followers that never ask for their assignment are still dropped at the deadline.
+                self.clear_sync_deadline_if_all_synced();
                 self.transition(GroupState::Stable, now_ms);
                 let mut effects = Effects {
                     persist: true,
@@ -784,6 +806,12 @@ impl Group {
                 }
                 (SyncOutcome::Respond(self.sync_result(member_id)), effects)
             }
+        }
+    }
+
+    fn clear_sync_deadline_if_all_synced(&mut self) {
+        if self.members.values().all(|m| m.synced) {
+            self.sync_deadline_ms = None;
         }
     }
 
@@ -904,8 +932,10 @@ impl Group {
             .members
             .values()
             .filter(|m| {
-                // A member whose JoinGroup is parked is waiting on the broker, not silent.
-                let parked = self.state == GroupState::PreparingRebalance && m.joined;
+                // A member whose JoinGroup or SyncGroup is parked is waiting on the broker, not
+                // silent.
+                let parked = (self.state == GroupState::PreparingRebalance && m.joined)
+                    || (self.state == GroupState::CompletingRebalance && m.synced);
                 !parked && now_ms - m.last_heard_ms >= i64::from(m.session_timeout_ms)
             })
             .map(|m| m.member_id.clone())
@@ -919,8 +949,10 @@ impl Group {
             }
             effects.merge(self.after_departure(config, now_ms));
         }
-        if self.state == GroupState::CompletingRebalance
-            && self.sync_deadline_ms.is_some_and(|d| now_ms >= d)
+        if matches!(
+            self.state,
+            GroupState::CompletingRebalance | GroupState::Stable
+        ) && self.sync_deadline_ms.is_some_and(|d| now_ms >= d)
         {
             // Members that never asked for their assignment are dropped and the rest rebalance.
             let missing: Vec<String> = self
@@ -965,21 +997,20 @@ impl Group {
         generation_id: i32,
         now_ms: i64,
     ) -> Result<(), i16> {
-        if generation_id < 0 && member_id.is_empty() {
-            // A commit from outside the group protocol (kcat, assign() users): fine while the
-            // group has no members.
-            return if self.members.is_empty() {
-                Ok(())
-            } else {
-                Err(E::UnknownMemberId.code())
-            };
-        }
         if self.state == GroupState::Dead {
             return Err(E::CoordinatorNotAvailable.code());
         }
-        self.check_member(member_id, instance_id)?;
-        if generation_id != self.generation_id {
-            return Err(E::IllegalGeneration.code());
+        if generation_id < 0 && self.state == GroupState::Empty {
+            // A commit from outside the group protocol (kcat, assign() users, admin tools).
+            return Ok(());
+        }
+        if generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            self.check_member(member_id, instance_id)?;
+            if generation_id != self.generation_id {
+                return Err(E::IllegalGeneration.code());
+            }
+        } else {
+            return Err(E::UnknownMemberId.code());
         }
         if self.state == GroupState::CompletingRebalance {
             return Err(E::RebalanceInProgress.code());
@@ -1293,6 +1324,45 @@ mod tests {
             g.heartbeat(&old_id, Some("inst-1"), 1, 5_002),
             E::FencedInstanceId.code()
         );
+    }
+
+    #[test]
+    fn static_members_that_do_not_rejoin_keep_their_place_until_their_session_ends() {
+        let mut g = Group::new("g", 0);
+        g.join(join("", Some("s1"), &["range"]), &CONFIG, 0);
+        g.join(join("", Some("s2"), &["range"]), &CONFIG, 0);
+        let effects = g.tick(&CONFIG, 3_000);
+        let ids: Vec<String> = effects.joins.iter().map(|(id, _)| id.clone()).collect();
+        let leader = g.leader.clone().unwrap();
+        g.sync(&leader, None, 1, (None, None), vec![], 3_001);
+        let follower = ids.iter().find(|id| **id != leader).unwrap().clone();
+        g.sync(&follower, None, 1, (None, None), vec![], 3_001);
+        // A third (dynamic) member joins; only the leader rejoins before the deadline.
+        let mut third = join("", None, &["range"]);
+        third.require_known_member_id = false;
+        g.join(third, &CONFIG, 4_000);
+        g.join(
+            join(
+                &leader,
+                Some(if ids[0] == leader { "s1" } else { "s2" }),
+                &["range"],
+            ),
+            &CONFIG,
+            4_001,
+        );
+        // The follower keeps heartbeating (and hears that a rebalance is on) but never rejoins.
+        let follower_instance = g.members[&follower].group_instance_id.clone();
+        for t in (5_000..64_000).step_by(5_000) {
+            let code = g.heartbeat(&follower, follower_instance.as_deref(), 1, t);
+            assert_eq!(code, E::RebalanceInProgress.code());
+            g.tick(&CONFIG, t);
+        }
+        g.tick(&CONFIG, 4_000 + 60_000);
+        assert!(
+            g.members.contains_key(&follower),
+            "a static member is not dropped for missing a rebalance"
+        );
+        assert_eq!(g.generation_id, 2);
     }
 
     #[test]
