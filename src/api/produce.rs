@@ -50,9 +50,10 @@ fn failed(code: i16, message: impl Into<String>) -> Appended {
 }
 
 /// Checks Kafka's produce-level rules for a v3+ record set: exactly one v2 batch, and no
-/// transactional batch (transactions are not supported).
+/// transactional batch (transactions are not supported). CRCs are the append's business.
 fn check_record_set(records: &[u8]) -> Result<(), Appended> {
-    let batches = batch::split_record_set(records).map_err(|e| {
+    // Framing only: the CRCs are checked once, by the append itself.
+    let batches = batch::frame_record_set(records).map_err(|e| {
         let code = match e {
             batch::BatchError::Corrupt(_) => E::CorruptMessage.code(),
             batch::BatchError::Invalid(_) => E::InvalidRecord.code(),

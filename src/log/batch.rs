@@ -251,9 +251,21 @@ pub fn validate_client_batch(header: &BatchHeader) -> Result<(), BatchError> {
     Ok(())
 }
 
-/// Splits a record set (batches back to back) into validated batches. Anything that is not a run of
-/// whole, valid batches is an error; an empty set is an error too.
+/// Splits a record set (batches back to back) into validated batches, CRCs included. Anything that
+/// is not a run of whole, valid batches is an error; an empty set is an error too.
 pub fn split_record_set(
+    records: &[u8],
+) -> Result<Vec<(BatchHeader, std::ops::Range<usize>)>, BatchError> {
+    let batches = frame_record_set(records)?;
+    for (_, range) in &batches {
+        validate(&records[range.clone()])?;
+    }
+    Ok(batches)
+}
+
+/// Splits a record set into batches checking framing and headers only (lengths, magic), not CRCs:
+/// for decisions that come before the one full validation of the append path.
+pub fn frame_record_set(
     records: &[u8],
 ) -> Result<Vec<(BatchHeader, std::ops::Range<usize>)>, BatchError> {
     let mut batches = Vec::new();
@@ -274,8 +286,7 @@ pub fn split_record_set(
             )));
         }
         let size = LOG_OVERHEAD + length as usize;
-        let header = validate(&rest[..size])?;
-        batches.push((header, pos..pos + size));
+        batches.push((BatchHeader::parse(&rest[..size])?, pos..pos + size));
         pos += size;
     }
     if batches.is_empty() {

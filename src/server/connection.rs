@@ -91,9 +91,11 @@ pub async fn serve(
                 in_flight_bytes -= size;
                 match outcome {
                     Outcome::Respond(response) => {
+                        let started = std::time::Instant::now();
                         if let Err(e) = write_response(&stream, &response).await {
                             break format!("write failed: {e}");
                         }
+                        trace!(%peer, bytes = response.wire_len(), write_us = started.elapsed().as_micros() as u64, "response");
                     }
                     Outcome::NoResponse => {}
                     Outcome::Close(why) => break why,
