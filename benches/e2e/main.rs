@@ -92,6 +92,7 @@ fn run_once(
         pid,
     )?;
     println!("{}", consumed.line("consume"));
+    workload::delete_topic(bootstrap, &topic);
     Ok((produced, Some(consumed)))
 }
 

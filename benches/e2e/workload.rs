@@ -12,7 +12,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -144,6 +144,21 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(),
     }
 }
 
+/// Deletes a topic (best effort): a finished run's data should not weigh on the next one through
+/// the page cache's dirty-page write-back.
+pub fn delete_topic(bootstrap: &str, topic: &str) {
+    let Ok(admin) = config(bootstrap, &[]).create::<AdminClient<DefaultClientContext>>() else {
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let _ = runtime.block_on(admin.delete_topics(&[topic], &AdminOptions::new()));
+}
+
 /// Records delivery latency: the opaque of each record is its scheduled send time in ns since the
 /// start of the run.
 struct Latency {
@@ -226,6 +241,15 @@ pub fn produce(
     })
 }
 
+/// Makes this thread's sleeps end on time: Linux lets a sleep overrun by the thread's timer slack
+/// (50 us by default), which would show up as latency in an open-loop run.
+fn precise_sleeps() {
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and only affects the calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
+}
+
 /// One producer's part of the run: `records` records (at `rate / producers` each when rate-limited).
 fn produce_share(
     bootstrap: &str,
@@ -253,18 +277,28 @@ fn produce_share(
             c.set(k, v);
         }
     }
-    let producer: BaseProducer<Latency> =
+    // Delivery reports are served by the producer's own polling thread, so they are timed when
+    // they arrive, not when this thread gets round to them.
+    let producer: ThreadedProducer<Latency> =
         c.create_with_context(context).map_err(|e| e.to_string())?;
     let value = vec![b'x'; o.size];
     let rate = o.rate / u64::from(o.producers.max(1));
+    if rate > 0 {
+        precise_sleeps();
+    }
     let mut last = Instant::now();
     for i in 0..records {
         let scheduled = match (i * 1_000_000_000).checked_div(rate) {
             Some(nanos) => {
                 let at = Duration::from_nanos(nanos);
-                while started.elapsed() < at {
-                    producer.poll(Duration::ZERO);
-                    std::hint::spin_loop();
+                // Sleep until the record is due (precise sleeps: see `precise_sleeps`), spinning
+                // only for the last few microseconds.
+                while let Some(remaining) = at.checked_sub(started.elapsed()) {
+                    if remaining > Duration::from_micros(20) {
+                        std::thread::sleep(remaining - Duration::from_micros(10));
+                    } else {
+                        std::hint::spin_loop();
+                    }
                 }
                 at.as_nanos() as usize
             }
@@ -281,16 +315,13 @@ fn produce_share(
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    producer.poll(Duration::from_millis(1));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err((e, _)) => return Err(format!("produce failed: {e}")),
             }
         }
-        if i % 1024 == 0 {
-            producer.poll(Duration::ZERO);
-            if report_progress {
-                progress("produce", i, records, started, &mut last);
-            }
+        if report_progress && i % 1024 == 0 {
+            progress("produce", i, records, started, &mut last);
         }
     }
     producer

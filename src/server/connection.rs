@@ -1,9 +1,9 @@
 //! One client connection: reads frames, hands each request to the API layer, and writes responses
 //! strictly in request order.
 //!
-//! Requests are decoded and started as they arrive (up to [`MAX_IN_FLIGHT`] per connection, and
-//! about one maximum-size request's worth of bytes), so a long-polling Fetch does not hold up the
-//! requests behind it from being read; their responses still go out in order. At shutdown the connection stops reading, finishes what is in flight,
+//! Requests are decoded and started as they arrive (up to [`MAX_IN_FLIGHT`] requests and
+//! [`MAX_IN_FLIGHT_BYTES`] per connection), so a long-polling Fetch does not hold up the requests
+//! behind it from being read; their responses still go out in order. At shutdown the connection stops reading, finishes what is in flight,
 //! writes those responses and closes.
 
 use std::future::Future;
@@ -25,6 +25,8 @@ use crate::protocol::header;
 
 /// Requests of one connection being handled at once.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// Bytes of request frames of one connection being handled at once.
+pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 
 /// A request being handled, resolving to its outcome and the size of its frame.
 type InFlight = Pin<Box<dyn Future<Output = (Outcome, usize)> + Send>>;
@@ -41,9 +43,10 @@ pub async fn serve(
     }
     let mut reader = FrameReader::new(ctx.config.socket_request_max_bytes);
     let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
-    // Bytes of request frames in flight: reading pauses above one maximum-size request, so a
-    // pipelining client holds at most about two frames' worth of memory.
-    let byte_budget = ctx.config.socket_request_max_bytes;
+    // Bytes of request frames in flight: reading pauses above the budget (a single request larger
+    // than it still goes through alone), which bounds what a pipelining client can make the
+    // broker hold, e.g. produce requests waiting for an fsync.
+    let byte_budget = MAX_IN_FLIGHT_BYTES.min(ctx.config.socket_request_max_bytes);
     let mut in_flight_bytes = 0usize;
     let mut reading = true;
     let reason = loop {
