@@ -4,15 +4,17 @@
 //! from an HDR histogram; the broker (and this process) are sampled for CPU and memory meanwhile.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -70,6 +72,8 @@ pub struct Report {
     pub startup_seconds: Option<f64>,
     pub broker: Option<Usage>,
     pub client_cpu_seconds: f64,
+    /// Produce (or Fetch) requests the client sent, from librdkafka's statistics.
+    pub requests: u64,
 }
 
 impl Report {
@@ -85,6 +89,12 @@ impl Report {
     pub fn broker_cpu_per_gb(&self) -> Option<f64> {
         self.broker
             .map(|u| u.cpu_seconds / (self.bytes as f64 / 1e9))
+    }
+
+    /// Broker system calls per Produce (or Fetch) request, where they were counted.
+    pub fn broker_syscalls_per_request(&self) -> Option<f64> {
+        let syscalls = self.broker?.syscalls?;
+        (self.requests > 0).then(|| syscalls as f64 / self.requests as f64)
     }
 
     pub fn line(&self, what: &str) -> String {
@@ -109,13 +119,68 @@ impl Report {
                 u.peak_rss_kib as f64 / 1024.0
             );
         }
+        if let Some(per_request) = self.broker_syscalls_per_request() {
+            s += &format!(
+                ", {per_request:.1} syscalls per request ({} requests)",
+                self.requests
+            );
+        }
         s
     }
 }
 
+/// How often librdkafka reports its statistics (where the request counts come from).
+const STATISTICS_INTERVAL_MS: u64 = 100;
+
+/// Waits long enough for librdkafka to report statistics once more after a run, so the request
+/// counts include the last requests.
+fn await_final_statistics() {
+    std::thread::sleep(Duration::from_millis(STATISTICS_INTERVAL_MS * 3));
+}
+
+/// Keeps the latest count of one kind of request ("Produce", "Fetch") sent to all brokers, from
+/// librdkafka's statistics.
+struct RequestCount {
+    kind: &'static str,
+    sent: AtomicU64,
+}
+
+impl RequestCount {
+    fn new(kind: &'static str) -> RequestCount {
+        RequestCount {
+            kind,
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, statistics: &Statistics) {
+        let sent: i64 = statistics
+            .brokers
+            .values()
+            .filter_map(|b| b.req.get(self.kind))
+            .sum();
+        self.sent
+            .store(u64::try_from(sent).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+impl ClientContext for RequestCount {
+    fn stats(&self, statistics: Statistics) {
+        self.record(&statistics);
+    }
+}
+
+impl ConsumerContext for RequestCount {}
+
 fn config(bootstrap: &str, extra: &[String]) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("log_level", "3");
+    c.set("bootstrap.servers", bootstrap)
+        .set("log_level", "3")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
     for kv in extra {
         if let Some((k, v)) = kv.split_once('=') {
             c.set(k, v);
@@ -165,9 +230,14 @@ struct Latency {
     start: Instant,
     histogram: Mutex<Histogram<u64>>,
     errors: Mutex<u64>,
+    requests: RequestCount,
 }
 
-impl ClientContext for Latency {}
+impl ClientContext for Latency {
+    fn stats(&self, statistics: Statistics) {
+        self.requests.record(&statistics);
+    }
+}
 
 impl ProducerContext for Latency {
     type DeliveryOpaque = usize;
@@ -205,7 +275,7 @@ pub fn produce(
     let client_cpu = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let started = Instant::now();
     let producers = u64::from(o.producers.max(1));
-    let histograms: Vec<Result<Histogram<u64>, String>> = std::thread::scope(|scope| {
+    let producers: Vec<Result<ThreadedProducer<Latency>, String>> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..producers)
             .map(|p| {
                 let share = o.records / producers + u64::from(p < o.records % producers);
@@ -221,10 +291,18 @@ pub fn produce(
             .collect()
     });
     let seconds = started.elapsed().as_secs_f64();
+    let broker = sampler.map(Sampler::finish);
     eprint!("\r");
+    let producers = producers.into_iter().collect::<Result<Vec<_>, _>>()?;
+    await_final_statistics();
     let mut histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-    for h in histograms {
-        histogram.add(h?).map_err(|e| e.to_string())?;
+    for producer in &producers {
+        let h = producer
+            .context()
+            .histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        histogram.add(&*h).map_err(|e| e.to_string())?;
     }
     Ok(Report {
         records: o.records,
@@ -236,8 +314,9 @@ pub fn produce(
             histogram.value_at_quantile(0.999),
         )),
         startup_seconds: None,
-        broker: sampler.map(Sampler::finish),
+        broker,
         client_cpu_seconds: cpu_seconds(std::process::id()).unwrap_or(0.0) - client_cpu,
+        requests: producers.iter().map(|p| p.context().requests.sent()).sum(),
     })
 }
 
@@ -251,6 +330,7 @@ fn precise_sleeps() {
 }
 
 /// One producer's part of the run: `records` records (at `rate / producers` each when rate-limited).
+/// Returns the producer, all records delivered, for its latencies and request count.
 fn produce_share(
     bootstrap: &str,
     topic: &str,
@@ -258,11 +338,12 @@ fn produce_share(
     records: u64,
     report_progress: bool,
     started: Instant,
-) -> Result<Histogram<u64>, String> {
+) -> Result<ThreadedProducer<Latency>, String> {
     let context = Latency {
         start: started,
         histogram: Mutex::new(Histogram::new(3).map_err(|e| e.to_string())?),
         errors: Mutex::new(0),
+        requests: RequestCount::new("Produce"),
     };
     let mut c = config(bootstrap, &[]);
     c.set("acks", &o.acks)
@@ -335,13 +416,7 @@ fn produce_share(
     if errors > 0 {
         return Err(format!("{errors} records failed"));
     }
-    let histogram = producer
-        .context()
-        .histogram
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    Ok(histogram)
+    Ok(producer)
 }
 
 /// Consumes `records` records of `topic` (all `partitions`) from the beginning.
@@ -368,7 +443,9 @@ pub fn consume(
             c.set(k, v);
         }
     }
-    let consumer: BaseConsumer = c.create().map_err(|e| e.to_string())?;
+    let consumer: BaseConsumer<RequestCount> = c
+        .create_with_context(RequestCount::new("Fetch"))
+        .map_err(|e| e.to_string())?;
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment
@@ -383,15 +460,24 @@ pub fn consume(
     // Throughput counts from the first record: what comes before (connecting, metadata, finding the
     // start offset) is a fixed cost that would otherwise dominate short runs.
     let seconds = first.elapsed().as_secs_f64();
+    // Stop fetching before the broker's counters stop, so the request count matches them.
+    consumer.pause(&assignment).map_err(|e| e.to_string())?;
+    let broker = sampler.map(Sampler::finish);
     eprint!("\r");
+    // The statistics arrive as events on the consumer's queue, served by polling it.
+    let deadline = Instant::now() + Duration::from_millis(STATISTICS_INTERVAL_MS * 3);
+    while Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(STATISTICS_INTERVAL_MS / 2));
+    }
     Ok(Report {
         records: count,
         bytes,
         seconds,
         startup_seconds: Some((first - started).as_secs_f64()),
         latency_us: None,
-        broker: sampler.map(Sampler::finish),
+        broker,
         client_cpu_seconds: cpu_seconds(std::process::id()).unwrap_or(0.0) - client_cpu,
+        requests: consumer.context().sent(),
     })
 }
 
@@ -399,7 +485,7 @@ pub fn consume(
 /// hundred nanoseconds per record instead of a call per record, so the client is less of a limit).
 /// Returns the records and value bytes seen and when the first record arrived.
 fn drain(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<RequestCount>,
     records: u64,
     started: Instant,
 ) -> Result<(u64, u64, Instant), String> {
