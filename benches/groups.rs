@@ -11,12 +11,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kafe::cluster::{MetadataImage, MetadataRecord};
 use kafe::config::{BrokerConfig, EMBEDDED_DEFAULTS, parse_toml};
-use kafe::group::coordinator::{
-    CommitRequest, CoordinatorConfig, GroupCoordinator, OffsetsPartitions, Sender,
-};
+use kafe::group::coordinator::{CommitRequest, CoordinatorConfig, GroupCoordinator, Sender};
 use kafe::group::records::OffsetValue;
 use kafe::group::state::GroupConfig;
-use kafe::group::store::{self, Change, OFFSETS_TOPIC};
+use kafe::group::store::{self, Change, OFFSETS_TOPIC, OffsetsPartitions};
 use kafe::log::{LogConfig, LogManager};
 use kafe::partition::ReplicaManager;
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kafe::log::batch::testing::batch;
 use kafe::log::{LoadOptions, Log, LogConfig};
+use kafe::record::batch::testing::batch;
 
 const T0: i64 = 1_700_000_000_000;
 

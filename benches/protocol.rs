@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kafe::log::FileRegion;
-use kafe::log::batch::{self, testing};
 use kafe::protocol::fetch_encoder::{self, FetchResult, FetchedPartition, FetchedTopic};
 use kafe::protocol::{header, request};
+use kafe::record::FileRegion;
+use kafe::record::batch::{self, testing};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use kafe::log::batch::testing::batch;
+use kafe::record::batch::testing::batch;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use kafe::log::batch::testing::{batch, batch_with_producer};
+use kafe::record::batch::testing::{batch, batch_with_producer};
 use kafe::protocol::samples;
 use kafe::protocol::versions::SUPPORTED;
 

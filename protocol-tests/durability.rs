@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use kafe::log::batch::testing::batch;
+use kafe::record::batch::testing::batch;
 
 use crate::harness::TestBroker;
 use crate::requests::*;

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafe::log::batch::testing::{batch, batch_with_producer};
+use kafe::record::batch::testing::{batch, batch_with_producer};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };

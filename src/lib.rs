@@ -23,4 +23,5 @@ pub mod group;
 pub mod log;
 pub mod partition;
 pub mod protocol;
+pub mod record;
 pub mod server;

@@ -3,9 +3,9 @@
 use kafka_protocol::error::ResponseError as E;
 
 use crate::log::LogError;
-use crate::log::batch::BatchError;
 use crate::partition::PartitionError;
 use crate::partition::producer_state::ProducerError;
+use crate::record::batch::BatchError;
 
 /// The error code a partition-level failure is reported with.
 pub fn partition_error_code(error: &PartitionError) -> i16 {

@@ -19,9 +19,9 @@ use tracing::warn;
 
 use super::errors::partition_error_code;
 use super::{Context, now_ms};
-use crate::log::batch;
 use crate::partition::{AppendOutcome, Partition, PartitionError};
 use crate::protocol::header::RequestHeader;
+use crate::record::batch;
 
 pub enum Reply {
     Response(ProduceResponse),

@@ -15,8 +15,8 @@ use tracing::info;
 
 use super::image::{BrokerInfo, MetadataImage};
 use super::records::MetadataRecord;
-use crate::log::batch::{self, NewRecord, ProducerFields};
 use crate::log::{Log, LogConfig, LogManager};
+use crate::record::batch::{self, NewRecord, ProducerFields};
 
 /// The internal topic holding metadata records.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";

@@ -21,7 +21,7 @@ use super::state::{
     Effects, Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, JoinResult, Member,
     SyncOutcome, SyncResult,
 };
-use super::store::{self, Change};
+use super::store::{self, Change, OffsetsPartitions};
 use crate::partition::Partition;
 
 /// Coordinator settings.
@@ -81,12 +81,6 @@ pub struct GroupDescription {
     pub protocol_name: String,
     /// (member id, instance id, client id, client host, metadata, assignment)
     pub members: Vec<(String, Option<String>, String, String, Bytes, Bytes)>,
-}
-
-/// Access to the `__consumer_offsets` partitions this broker leads.
-pub trait OffsetsPartitions: Send + Sync {
-    /// The partition, if it exists here and this broker leads it.
-    fn get(&self, partition: i32) -> Option<Arc<Partition>>;
 }
 
 struct Slot {

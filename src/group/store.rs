@@ -7,12 +7,17 @@
 use std::io;
 use std::sync::Arc;
 
-use super::coordinator::OffsetsPartitions;
 use super::records::{GroupKey, GroupValue, OffsetValue};
-use crate::log::batch::{self, NewRecord, ProducerFields};
 use crate::partition::{Partition, PartitionError, ReplicaManager};
+use crate::record::batch::{self, NewRecord, ProducerFields};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Access to the `__consumer_offsets` partitions this broker leads.
+pub trait OffsetsPartitions: Send + Sync {
+    /// The partition, if it exists here and this broker leads it.
+    fn get(&self, partition: i32) -> Option<Arc<Partition>>;
+}
 
 impl OffsetsPartitions for ReplicaManager {
     fn get(&self, partition: i32) -> Option<Arc<Partition>> {

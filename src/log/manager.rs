@@ -292,7 +292,7 @@ fn read_checkpoint_or_warn(path: &Path) -> HashMap<TopicPartition, i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::testing::batch;
+    use crate::record::batch::testing::batch;
 
     const T0: i64 = 1_700_000_000_000;
 

@@ -1,9 +1,9 @@
 //! The log engine: every partition is an append-only, segmented log on disk that survives crashes,
 //! finds any offset or timestamp quickly, and hands out file regions for `sendfile`.
 //!
-//! It knows the v2 record batch format and nothing of the network or of Kafka's APIs.
+//! It knows the v2 record batch format (from [`crate::record`]) and nothing of the network or of
+//! Kafka's APIs.
 //!
-//! - [`batch`]: the record batch header, validation and the leader's in-place patches.
 //! - [`segment`]: one `.log` file with its `.index` ([`offset_index`]) and `.timeindex`
 //!   ([`time_index`]), both memory-mapped ([`index_file`]).
 //! - [`recovery`]: scanning a segment after an unclean stop and cutting a torn tail.
@@ -12,9 +12,7 @@
 //! - [`checkpoint`]: atomic checkpoint files.
 //! - [`manager`]: all logs of a data directory, start-up, shutdown and periodic work.
 
-pub mod batch;
 pub mod checkpoint;
-pub mod compression;
 pub mod config;
 pub mod index_file;
 pub mod manager;
@@ -28,7 +26,7 @@ pub mod time_index;
 pub use config::{LogConfig, TimestampType};
 pub use manager::LogManager;
 pub use partition_log::{AppendInfo, LoadOptions, Log, LogError};
-pub use segment::{FileRegion, SegmentRead};
+pub use segment::SegmentRead;
 
 #[cfg(test)]
 mod tests;

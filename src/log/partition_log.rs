@@ -21,11 +21,11 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use super::batch::{self, BatchError, BatchHeader, PatchedHeader};
 use super::checkpoint::sync_dir;
 use super::config::{LogConfig, TimestampType};
 use super::retention::{self, RetentionPolicy, SegmentInfo};
 use super::segment::{Segment, SegmentRead};
+use crate::record::batch::{self, BatchError, BatchHeader, PatchedHeader};
 
 /// Errors of log operations, each with one meaning for the API layer.
 #[derive(Debug, thiserror::Error)]

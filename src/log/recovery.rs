@@ -11,7 +11,7 @@ use std::io;
 
 use memmap2::MmapOptions;
 
-use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use crate::record::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 
 /// What a scan found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ fn check_batch_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::testing::batch;
+    use crate::record::batch::testing::batch;
     use std::io::Write;
 
     fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {

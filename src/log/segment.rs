@@ -19,20 +19,12 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::batch::{BatchHeader, HEADER_LEN};
 use super::config::LogConfig;
 use super::offset_index::OffsetIndex;
 use super::recovery::{self, ScanReport};
 use super::time_index::TimeIndex;
-
-/// A byte range of a segment file, ready to be sent with `sendfile`. The shared handle keeps the file
-/// readable even if the segment is deleted or rolled before the bytes go out.
-#[derive(Debug, Clone)]
-pub struct FileRegion {
-    pub file: Arc<File>,
-    pub position: u64,
-    pub len: u64,
-}
+use crate::record::FileRegion;
+use crate::record::batch::{BatchHeader, HEADER_LEN};
 
 /// The name of a segment file: base offset as 20 digits plus `suffix` (".log", ".index" ...).
 pub fn file_name(base_offset: i64, suffix: &str) -> String {

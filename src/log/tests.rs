@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::batch::testing::{batch, batch_with_producer};
-use super::batch::{self, BatchHeader};
 use super::*;
+use crate::record::batch::testing::{batch, batch_with_producer};
+use crate::record::batch::{self, BatchHeader};
 
 const T0: i64 = 1_700_000_000_000;
 

@@ -17,8 +17,9 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::cluster::PartitionInfo;
-use crate::log::batch::{self, BatchError};
-use crate::log::{FileRegion, Log, LogError};
+use crate::log::{Log, LogError};
+use crate::record::FileRegion;
+use crate::record::batch::{self, BatchError};
 use producer_state::{ProducerError, ProducerStateTable, SequenceCheck};
 
 pub use manager::ReplicaManager;
@@ -308,7 +309,7 @@ impl Partition {
 mod tests {
     use super::*;
     use crate::log::LogConfig;
-    use crate::log::batch::testing::{batch, batch_with_producer};
+    use crate::record::batch::testing::{batch, batch_with_producer};
 
     const T0: i64 = 1_700_000_000_000;
 

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::log::batch::BatchHeader;
+use crate::record::batch::BatchHeader;
 
 /// How many recent batches per producer are kept for duplicate detection.
 pub const CACHED_BATCHES: usize = 5;
@@ -161,7 +161,7 @@ impl ProducerStateTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::testing::batch_with_producer;
+    use crate::record::batch::testing::batch_with_producer;
 
     fn header(pid: i64, epoch: i16, seq: i32, records: usize) -> BatchHeader {
         let values: Vec<&[u8]> = (0..records).map(|_| &b"x"[..]).collect();

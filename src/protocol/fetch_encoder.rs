@@ -13,7 +13,7 @@ use kafka_protocol::messages::ApiKey;
 use uuid::Uuid;
 
 use super::response::{Chunk, Response, put_header};
-use crate::log::FileRegion;
+use crate::record::FileRegion;
 
 #[derive(Debug, Clone)]
 pub struct FetchedPartition {
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn every_version_decodes_with_the_reference_codec() {
         let mut file = tempfile::tempfile().unwrap();
-        let records = crate::log::batch::testing::batch(5, 1000, &[b"hello", b"world"]);
+        let records = crate::record::batch::testing::batch(5, 1000, &[b"hello", b"world"]);
         file.write_all(b"junk").unwrap();
         file.write_all(&records).unwrap();
         let region = FileRegion {

@@ -6,7 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::Encodable;
 
-use crate::log::FileRegion;
+use crate::record::FileRegion;
 
 #[derive(Debug, Clone)]
 pub enum Chunk {

@@ -19,9 +19,10 @@ use super::connection;
 use crate::api::{self, Context, now_ms};
 use crate::cluster::{BrokerInfo, MetadataStore};
 use crate::config::BrokerConfig;
-use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator, OffsetsPartitions};
+use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator};
 use crate::group::state::GroupConfig;
 use crate::group::store::OFFSETS_TOPIC;
+use crate::group::store::OffsetsPartitions;
 use crate::log::LogManager;
 use crate::partition::ReplicaManager;
 

@@ -8,8 +8,8 @@ use std::os::fd::AsFd;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use crate::log::FileRegion;
 use crate::protocol::response::{Chunk, Response};
+use crate::record::FileRegion;
 
 /// Writes every chunk of `response`, in order.
 pub async fn write_response(stream: &TcpStream, response: &Response) -> io::Result<()> {

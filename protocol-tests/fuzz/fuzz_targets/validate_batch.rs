@@ -2,7 +2,7 @@
 //! record walks and bounded decompression must never panic or allocate beyond their caps.
 #![no_main]
 
-use kafe::log::batch;
+use kafe::record::batch;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
