@@ -15,7 +15,7 @@ use kafe::group::coordinator::{CommitRequest, CoordinatorConfig, GroupCoordinato
 use kafe::group::records::OffsetValue;
 use kafe::group::state::GroupConfig;
 use kafe::group::store::{self, Change, OFFSETS_TOPIC, OffsetsPartitions};
-use kafe::log::{LogConfig, LogManager};
+use kafe::log::LogManager;
 use kafe::partition::ReplicaManager;
 
 const T0: i64 = 1_700_000_000_000;
@@ -46,7 +46,9 @@ fn open(
     dir: &std::path::Path,
     compaction_min_bytes: u64,
 ) -> (GroupCoordinator, Arc<ReplicaManager>, Duration) {
-    let logs = Arc::new(LogManager::open(dir, |_| LogConfig::default(), T0).expect("logs"));
+    let logs = Arc::new(
+        LogManager::open(dir, |_| kafe::config::topic::default_log_config(), T0).expect("logs"),
+    );
     let replicas = Arc::new(ReplicaManager::new(0, Arc::clone(&logs)));
     let mut image = MetadataImage::default();
     let records = MetadataRecord::new_topic(

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kafe::log::{LoadOptions, Log, LogConfig};
+use kafe::log::{LoadOptions, Log};
 use kafe::record::batch::testing::batch;
 
 const T0: i64 = 1_700_000_000_000;
@@ -30,7 +30,7 @@ fn open(dir: &Path, clean: bool) -> Log {
         dir,
         "bench",
         0,
-        LogConfig::default(),
+        kafe::config::topic::default_log_config(),
         LoadOptions {
             recovery_point: 0,
             log_start_offset: None,

@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use kafe::record::batch::testing::{batch, batch_with_producer};
 use kafe::protocol::samples;
 use kafe::protocol::versions::SUPPORTED;
+use kafe::record::batch::testing::{batch, batch_with_producer};
 
 fn main() -> std::io::Result<()> {
     let root = PathBuf::from(

@@ -12,7 +12,9 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
-use crate::config::{BROKER_CONFIGS, Kind, Source, TOPIC_CONFIGS};
+use std::collections::BTreeMap;
+
+use crate::config::{Kind, Origin, Source, keys};
 use crate::protocol::header::RequestHeader;
 
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -64,67 +66,70 @@ fn to_wire(
     result
 }
 
-fn topic_entries(
-    ctx: &Context,
-    overrides: &std::collections::BTreeMap<String, String>,
-) -> Vec<Entry> {
-    TOPIC_CONFIGS
+fn topic_entries(ctx: &Context, overrides: &BTreeMap<String, String>) -> Vec<Entry> {
+    keys::TOPIC_KEYS
         .iter()
-        .map(|def| {
+        .map(|key| {
             let mut synonyms = Vec::new();
-            if let Some(v) = overrides.get(def.name) {
-                synonyms.push((def.name.to_string(), Some(v.clone()), SOURCE_DYNAMIC_TOPIC));
+            if let Some(v) = overrides.get(key.name) {
+                synonyms.push((key.name.to_string(), Some(v.clone()), SOURCE_DYNAMIC_TOPIC));
             }
-            let (broker_value, broker_key) = ctx.config.topic_default(def);
-            if let Some(key) = broker_key {
-                synonyms.push((
-                    key.to_string(),
-                    ctx.config.explicit.get(key).cloned(),
-                    SOURCE_STATIC_BROKER,
-                ));
+            for synonym in key.synonyms {
+                if let Some(v) = ctx.config.explicit.get(synonym.key.name) {
+                    synonyms.push((
+                        synonym.key.name.to_string(),
+                        Some(v.clone()),
+                        SOURCE_STATIC_BROKER,
+                    ));
+                }
             }
-            if let Some(first) = def.broker_synonyms.first() {
+            if let Some(first) = key.synonyms.iter().find(|s| s.key.default.is_some()) {
                 synonyms.push((
-                    first.to_string(),
-                    def.default.map(str::to_string),
+                    first.key.name.to_string(),
+                    first.key.default.map(str::to_string),
                     SOURCE_DEFAULT,
                 ));
             }
-            let (value, source) = match overrides.get(def.name) {
-                Some(v) => (Some(v.clone()), SOURCE_DYNAMIC_TOPIC),
-                None if broker_key.is_some() => (broker_value, SOURCE_STATIC_BROKER),
-                None => (broker_value, SOURCE_DEFAULT),
-            };
+            let (value, origin) = ctx.config.describe_topic(key, overrides);
             Entry {
-                name: def.name,
+                name: key.name,
                 value,
-                source,
+                source: topic_source(origin),
                 read_only: false,
-                kind: def.kind,
-                doc: def.doc,
+                kind: key.kind,
+                doc: key.doc,
                 synonyms,
             }
         })
         .collect()
 }
 
+/// DescribeConfigs' source code for where a topic key's value came from.
+pub fn topic_source(origin: Origin) -> i8 {
+    match origin {
+        Origin::Topic => SOURCE_DYNAMIC_TOPIC,
+        Origin::Broker(_) => SOURCE_STATIC_BROKER,
+        Origin::Default => SOURCE_DEFAULT,
+    }
+}
+
 fn broker_entries(ctx: &Context) -> Vec<Entry> {
-    BROKER_CONFIGS
+    keys::BROKER_KEYS
         .iter()
-        .map(|def| {
-            let (value, source) = ctx.config.describe(def);
+        .map(|key| {
+            let (value, source) = ctx.config.describe(key);
             let source = match source {
                 Source::Static => SOURCE_STATIC_BROKER,
                 Source::Default => SOURCE_DEFAULT,
             };
             Entry {
-                name: def.name,
-                synonyms: vec![(def.name.to_string(), value.clone(), source)],
+                name: key.name,
+                synonyms: vec![(key.name.to_string(), value.clone(), source)],
                 value,
                 source,
                 read_only: true,
-                kind: def.kind,
-                doc: def.doc,
+                kind: key.kind,
+                doc: key.doc,
             }
         })
         .collect()

@@ -113,12 +113,7 @@ fn append_one(
     if let Err(refused) = check_record_set(records) {
         return refused;
     }
-    let min_insync = info
-        .configs
-        .get("min.insync.replicas")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(ctx.config.min_insync_replicas as usize);
-    match partition.append_as_leader(records, acks, min_insync, now_ms()) {
+    match partition.append_as_leader(records, acks, now_ms()) {
         Ok(outcome) => Appended::Done(outcome, partition),
         Err(e) => {
             if let PartitionError::Log(crate::log::LogError::Io(io)) = &e {

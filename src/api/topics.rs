@@ -25,8 +25,7 @@ use uuid::Uuid;
 use super::errors::{names_collide, validate_topic_name};
 use super::{Context, now_ms};
 use crate::cluster::{MetadataImage, MetadataRecord, TopicInfo};
-use crate::config::{TOPIC_CONFIGS, apply_topic_overrides};
-use crate::log::LogConfig;
+use crate::config::keys;
 use crate::protocol::header::RequestHeader;
 
 /// A refused change: the error code and a message for the client.
@@ -94,7 +93,8 @@ fn check_new_topic(
             ),
         ));
     }
-    apply_topic_overrides(&mut LogConfig::default(), &topic.configs)
+    ctx.config
+        .topic_config(&topic.configs)
         .map_err(|e| (E::InvalidConfig.code(), e.0))?;
     Ok((partitions, replication_factor))
 }
@@ -217,20 +217,14 @@ fn described_configs(
     ctx: &Context,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
-    TOPIC_CONFIGS
+    keys::TOPIC_KEYS
         .iter()
-        .map(|def| {
-            let (value, source) = match overrides.get(def.name) {
-                Some(v) => (Some(v.clone()), super::configs::SOURCE_DYNAMIC_TOPIC),
-                None => match ctx.config.topic_default(def) {
-                    (v, Some(_)) => (v, super::configs::SOURCE_STATIC_BROKER),
-                    (v, None) => (v, super::configs::SOURCE_DEFAULT),
-                },
-            };
+        .map(|key| {
+            let (value, origin) = ctx.config.describe_topic(key, overrides);
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_static_str(def.name))
+                .with_name(StrBytes::from_static_str(key.name))
                 .with_value(value.map(StrBytes::from_string))
-                .with_config_source(source)
+                .with_config_source(super::configs::topic_source(origin))
         })
         .collect()
 }

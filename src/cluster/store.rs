@@ -28,7 +28,7 @@ pub fn metadata_log_config() -> LogConfig {
         retention_ms: -1,
         retention_bytes: -1,
         segment_index_bytes: 1024 * 1024,
-        ..LogConfig::default()
+        ..crate::config::topic::default_log_config()
     }
 }
 
@@ -208,7 +208,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = Uuid::new_v4();
         let cluster_id = {
-            let logs = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+            let logs = LogManager::open(
+                dir.path(),
+                |_| crate::config::topic::default_log_config(),
+                T0,
+            )
+            .unwrap();
             let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
             let image = store
                 .commit(
@@ -235,14 +240,24 @@ mod tests {
             image.cluster_id.clone()
             // No clean shutdown: the records were fsynced before commit returned.
         };
-        let logs = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        let logs = LogManager::open(
+            dir.path(),
+            |_| crate::config::topic::default_log_config(),
+            T0,
+        )
+        .unwrap();
         let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
         let image = store.image();
         assert_eq!(image.cluster_id, cluster_id);
         assert_eq!(image.topic("orders").unwrap().id, id);
         drop(store);
         drop(logs);
-        let logs = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        let logs = LogManager::open(
+            dir.path(),
+            |_| crate::config::topic::default_log_config(),
+            T0,
+        )
+        .unwrap();
         assert!(
             MetadataStore::open(&logs, 7, broker(), T0).is_err(),
             "another node id must be refused"

@@ -982,14 +982,16 @@ mod tests {
     use crate::cluster::{MetadataImage, MetadataRecord};
     use crate::config::BrokerConfig;
     use crate::group::state::GroupConfig;
-    use crate::log::{LogConfig, LogManager};
+    use crate::log::LogManager;
     use crate::partition::ReplicaManager;
 
     const T0: i64 = 1_700_000_000_000;
 
     /// A coordinator over real `__consumer_offsets` partitions in `dir` (and the topic "t").
     fn fixture(dir: &std::path::Path) -> (GroupCoordinator, Arc<ReplicaManager>) {
-        let logs = Arc::new(LogManager::open(dir, |_| LogConfig::default(), T0).unwrap());
+        let logs = Arc::new(
+            LogManager::open(dir, |_| crate::config::topic::default_log_config(), T0).unwrap(),
+        );
         let replicas = Arc::new(ReplicaManager::new(0, Arc::clone(&logs)));
         let mut image = MetadataImage::default();
         let offsets_id = uuid::Uuid::from_u128(1);

@@ -96,7 +96,7 @@ pub fn append(
         })
         .collect();
     let bytes = batch::build(0, now_ms, ProducerFields::NONE, &records);
-    let outcome = partition.append_as_leader(&bytes, -1, 1, now_ms)?;
+    let outcome = partition.append_as_leader(&bytes, -1, now_ms)?;
     Ok(outcome.last_offset + 1)
 }
 

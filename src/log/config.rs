@@ -1,6 +1,6 @@
 //! The settings one partition log runs with: the topic-level half of Kafka's configuration
 //! (`segment.bytes`, `retention.ms` ...), resolved from broker defaults and topic overrides by the
-//! broker's configuration layer.
+//! broker's configuration layer (which also holds Kafka's defaults for them).
 
 /// How the timestamps of appended batches are set (`message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,21 +32,4 @@ pub struct LogConfig {
     pub timestamp_type: TimestampType,
     /// Whether `cleanup.policy` includes `delete`: only then do time and size limits remove data.
     pub delete_enabled: bool,
-}
-
-impl Default for LogConfig {
-    /// Kafka's defaults.
-    fn default() -> Self {
-        LogConfig {
-            segment_bytes: 1024 * 1024 * 1024,
-            segment_ms: 7 * 24 * 60 * 60 * 1000,
-            segment_index_bytes: 10 * 1024 * 1024,
-            index_interval_bytes: 4096,
-            retention_ms: 7 * 24 * 60 * 60 * 1000,
-            retention_bytes: -1,
-            max_message_bytes: 1024 * 1024 + 12,
-            timestamp_type: TimestampType::CreateTime,
-            delete_enabled: true,
-        }
-    }
 }

@@ -300,12 +300,24 @@ mod tests {
     fn a_directory_survives_clean_and_unclean_restarts() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+            let manager = LogManager::open(
+                dir.path(),
+                |_| crate::config::topic::default_log_config(),
+                T0,
+            )
+            .unwrap();
             assert!(!manager.previous_shutdown_clean());
             // A second broker cannot take the same directory.
-            assert!(LogManager::open(dir.path(), |_| LogConfig::default(), T0).is_err());
+            assert!(
+                LogManager::open(
+                    dir.path(),
+                    |_| crate::config::topic::default_log_config(),
+                    T0
+                )
+                .is_err()
+            );
             let log = manager
-                .get_or_create("orders", 2, LogConfig::default(), T0)
+                .get_or_create("orders", 2, crate::config::topic::default_log_config(), T0)
                 .unwrap();
             log.append_as_leader(&batch(0, T0, &[b"a", b"b"]), 0, T0)
                 .unwrap();
@@ -314,7 +326,12 @@ mod tests {
         }
         assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
         {
-            let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+            let manager = LogManager::open(
+                dir.path(),
+                |_| crate::config::topic::default_log_config(),
+                T0,
+            )
+            .unwrap();
             assert!(manager.previous_shutdown_clean());
             assert!(
                 !dir.path().join(CLEAN_SHUTDOWN_FILE).exists(),
@@ -325,7 +342,12 @@ mod tests {
             log.append_as_leader(&batch(0, T0, &[b"c"]), 0, T0).unwrap();
             // No shutdown: the next start is unclean.
         }
-        let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        let manager = LogManager::open(
+            dir.path(),
+            |_| crate::config::topic::default_log_config(),
+            T0,
+        )
+        .unwrap();
         assert!(!manager.previous_shutdown_clean());
         let log = manager.get("orders", 2).unwrap();
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (1, 3));
@@ -334,16 +356,21 @@ mod tests {
     #[test]
     fn deleting_a_partition_frees_its_name() {
         let dir = tempfile::tempdir().unwrap();
-        let manager = LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap();
+        let manager = LogManager::open(
+            dir.path(),
+            |_| crate::config::topic::default_log_config(),
+            T0,
+        )
+        .unwrap();
         let log = manager
-            .get_or_create("t", 0, LogConfig::default(), T0)
+            .get_or_create("t", 0, crate::config::topic::default_log_config(), T0)
             .unwrap();
         log.append_as_leader(&batch(0, T0, &[b"a"]), 0, T0).unwrap();
         manager.delete("t", 0).unwrap();
         assert!(manager.get("t", 0).is_none());
         assert!(!dir.path().join("t-0").exists());
         let again = manager
-            .get_or_create("t", 0, LogConfig::default(), T0)
+            .get_or_create("t", 0, crate::config::topic::default_log_config(), T0)
             .unwrap();
         assert_eq!(again.log_end_offset(), 0);
     }

@@ -18,7 +18,7 @@ fn small_config() -> LogConfig {
         segment_bytes: 1024,
         index_interval_bytes: 256,
         segment_index_bytes: 4096,
-        ..LogConfig::default()
+        ..crate::config::topic::default_log_config()
     }
 }
 
@@ -90,7 +90,12 @@ fn appends_get_dense_offsets_and_read_back_verbatim_but_for_the_patch() {
 #[test]
 fn a_read_starts_at_the_batch_holding_the_offset_and_respects_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig::default(), true, 0);
+    let log = open(
+        dir.path(),
+        crate::config::topic::default_log_config(),
+        true,
+        0,
+    );
     for i in 0..10 {
         append_values(&log, &values(5, 100, i), T0);
     }
@@ -162,7 +167,7 @@ fn oversized_corrupt_and_invalid_batches_are_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {
         max_message_bytes: 500,
-        ..LogConfig::default()
+        ..crate::config::topic::default_log_config()
     };
     let log = open(dir.path(), config, true, 0);
     let big = batch(0, T0, &[&[0u8; 600][..]]);
@@ -226,7 +231,7 @@ fn log_append_time_stamps_batches_with_the_broker_clock() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {
         timestamp_type: TimestampType::LogAppendTime,
-        ..LogConfig::default()
+        ..crate::config::topic::default_log_config()
     };
     let log = open(dir.path(), config, true, 0);
     let info = log
@@ -246,7 +251,12 @@ fn log_append_time_stamps_batches_with_the_broker_clock() {
 #[test]
 fn follower_appends_must_continue_the_log_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig::default(), true, 0);
+    let log = open(
+        dir.path(),
+        crate::config::topic::default_log_config(),
+        true,
+        0,
+    );
     log.append_as_follower(&batch(0, T0, &[b"a", b"b"]), T0)
         .unwrap();
     assert!(matches!(
@@ -351,7 +361,7 @@ fn a_clean_restart_keeps_everything_and_continues_offsets() {
 /// Builds a log of `n` batches, returning the bytes of the active segment's file and its batches'
 /// end positions.
 fn crash_fixture(dir: &Path, n: i64) -> (Vec<u8>, Vec<u64>) {
-    let log = open(dir, LogConfig::default(), true, 0);
+    let log = open(dir, crate::config::topic::default_log_config(), true, 0);
     let mut ends = Vec::new();
     for i in 0..n {
         append_values(&log, &values(2, 20, i as u8), T0 + i);
@@ -376,7 +386,12 @@ fn recovery_keeps_exactly_the_whole_batches_before_a_cut_at_any_byte() {
             &full[..cut as usize],
         )
         .unwrap();
-        let log = open(case.path(), LogConfig::default(), false, 0);
+        let log = open(
+            case.path(),
+            crate::config::topic::default_log_config(),
+            false,
+            0,
+        );
         let whole = if cut == full.len() as u64 { 6 } else { 5 };
         assert_eq!(log.log_end_offset(), whole * 2, "cut at {cut}");
         let batches = read_all(&log, 0, 1 << 20);
@@ -399,7 +414,12 @@ fn recovery_cuts_garbage_after_the_last_batch_and_a_corrupt_batch() {
     let mut garbage = full.clone();
     garbage.extend((0..300u32).map(|i| (i * 7 + 3) as u8));
     std::fs::write(&log_path, &garbage).unwrap();
-    let log = open(dir.path(), LogConfig::default(), false, 0);
+    let log = open(
+        dir.path(),
+        crate::config::topic::default_log_config(),
+        false,
+        0,
+    );
     assert_eq!(log.log_end_offset(), 8);
     assert_eq!(
         std::fs::metadata(&log_path).unwrap().len(),
@@ -411,7 +431,12 @@ fn recovery_cuts_garbage_after_the_last_batch_and_a_corrupt_batch() {
     let mut corrupt = full.clone();
     corrupt[ends[1] as usize + 70] ^= 0x40;
     std::fs::write(&log_path, &corrupt).unwrap();
-    let log = open(dir.path(), LogConfig::default(), false, 0);
+    let log = open(
+        dir.path(),
+        crate::config::topic::default_log_config(),
+        false,
+        0,
+    );
     assert_eq!(log.log_end_offset(), 4);
     assert_eq!(read_all(&log, 0, 1 << 20).len(), 2);
 }
@@ -521,7 +546,12 @@ fn regions_stay_readable_after_their_segment_is_deleted() {
 #[test]
 fn the_recovery_point_moves_only_with_flushes() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig::default(), true, 0);
+    let log = open(
+        dir.path(),
+        crate::config::topic::default_log_config(),
+        true,
+        0,
+    );
     append_values(&log, &values(5, 10, 0), T0);
     assert_eq!(log.recovery_point(), 0);
     assert_eq!(log.flush().unwrap(), 5);
@@ -531,7 +561,12 @@ fn the_recovery_point_moves_only_with_flushes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_durable_appends_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(open(dir.path(), LogConfig::default(), true, 0));
+    let log = Arc::new(open(
+        dir.path(),
+        crate::config::topic::default_log_config(),
+        true,
+        0,
+    ));
     let mut tasks = Vec::new();
     for i in 0..64 {
         let log = Arc::clone(&log);
@@ -557,7 +592,12 @@ async fn concurrent_durable_appends_share_fsyncs() {
 #[test]
 fn idempotent_producer_fields_survive_the_patch() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig::default(), true, 0);
+    let log = open(
+        dir.path(),
+        crate::config::topic::default_log_config(),
+        true,
+        0,
+    );
     let b = batch_with_producer(0, T0, &[b"a", b"b"], 77, 2, 10);
     log.append_as_leader(&b, 0, T0).unwrap();
     let (h, _) = &read_all(&log, 0, 1 << 20)[0];
@@ -595,7 +635,7 @@ proptest! {
     #[test]
     fn the_log_agrees_with_a_simple_model(ops in proptest::collection::vec(op(), 1..60)) {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig { segment_bytes: 2048, index_interval_bytes: 300, segment_index_bytes: 160, ..LogConfig::default() };
+        let config = LogConfig { segment_bytes: 2048, index_interval_bytes: 300, segment_index_bytes: 160, ..crate::config::topic::default_log_config() };
         let mut log = open(dir.path(), config.clone(), true, 0);
         // The model: each batch's (base offset, record count, timestamp of its first record, bytes).
         let mut model: Vec<(i64, i64, i64, Vec<u8>)> = Vec::new();

@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Partition;
 use crate::cluster::MetadataImage;
@@ -63,7 +63,12 @@ impl ReplicaManager {
     ) -> io::Result<()> {
         let mut wanted: HashSet<(String, i32)> = HashSet::new();
         for topic in image.topics.values() {
-            let log_config = config.topic_log_config(&topic.configs);
+            let topic_config = config.topic_config(&topic.configs).unwrap_or_else(|e| {
+                // Overrides are checked when they are set; this only happens if the broker's own
+                // settings changed under them since.
+                warn!(topic = %topic.name, error = %e, "topic configuration does not resolve; using the broker's defaults");
+                config.topic_defaults.clone()
+            });
             for (index, info) in topic.partitions.iter().enumerate() {
                 if !info.replicas.contains(&self.local_broker) {
                     continue;
@@ -74,13 +79,15 @@ impl ReplicaManager {
                     && existing.topic_id() == topic.id
                 {
                     existing.update_assignment(info);
-                    existing.log().set_config(log_config.clone());
+                    existing.set_config(&topic_config);
                     continue;
                 }
-                let log =
-                    self.logs
-                        .get_or_create(&topic.name, index, log_config.clone(), now_ms)?;
-                log.set_config(log_config.clone());
+                let log = self.logs.get_or_create(
+                    &topic.name,
+                    index,
+                    topic_config.log.clone(),
+                    now_ms,
+                )?;
                 let high_watermark = self
                     .checkpointed_high_watermarks
                     .get(&(topic.name.clone(), index))
@@ -95,6 +102,7 @@ impl ReplicaManager {
                     info,
                     high_watermark,
                 ));
+                partition.set_config(&topic_config);
                 let mut topics = self.topics.write();
                 let slots = topics.entry(topic.name.clone()).or_default();
                 if slots.len() <= index as usize {
@@ -137,7 +145,6 @@ impl ReplicaManager {
 mod tests {
     use super::*;
     use crate::cluster::records::MetadataRecord;
-    use crate::log::LogConfig;
     use uuid::Uuid;
 
     const T0: i64 = 1_700_000_000_000;
@@ -150,7 +157,14 @@ mod tests {
     #[test]
     fn partitions_follow_the_image() {
         let dir = tempfile::tempdir().unwrap();
-        let logs = Arc::new(LogManager::open(dir.path(), |_| LogConfig::default(), T0).unwrap());
+        let logs = Arc::new(
+            LogManager::open(
+                dir.path(),
+                |_| crate::config::topic::default_log_config(),
+                T0,
+            )
+            .unwrap(),
+        );
         let manager = ReplicaManager::new(0, Arc::clone(&logs));
         let mut image = MetadataImage::default();
         let id = Uuid::new_v4();

@@ -10,13 +10,14 @@ pub mod producer_state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::cluster::PartitionInfo;
+use crate::config::TopicConfig;
 use crate::log::{Log, LogError};
 use crate::record::FileRegion;
 use crate::record::batch::{self, BatchError};
@@ -84,6 +85,8 @@ pub struct Partition {
     log: Arc<Log>,
     replica: Mutex<ReplicaState>,
     high_watermark: AtomicI64,
+    /// `min.insync.replicas` of the topic.
+    min_insync_replicas: AtomicUsize,
     /// Idempotence state; its lock also keeps check-then-append atomic for leader appends.
     producers: Mutex<ProducerStateTable>,
     /// Woken whenever the high watermark moves (waiting fetches and acks=all produces).
@@ -118,6 +121,7 @@ impl Partition {
                 isr: info.isr.clone(),
                 follower_end_offsets: HashMap::new(),
             }),
+            min_insync_replicas: AtomicUsize::new(1),
             producers: Mutex::new(ProducerStateTable::default()),
             high_watermark_moved: Notify::new(),
         };
@@ -161,6 +165,13 @@ impl Partition {
         self.log.log_end_offset()
     }
 
+    /// Takes the topic's (possibly changed) settings.
+    pub fn set_config(&self, config: &TopicConfig) {
+        self.min_insync_replicas
+            .store(config.min_insync_replicas, Ordering::Relaxed);
+        self.log.set_config(config.log.clone());
+    }
+
     /// Takes a new assignment from the metadata image.
     pub fn update_assignment(&self, info: &PartitionInfo) {
         let mut replica = self.replica.lock();
@@ -181,9 +192,9 @@ impl Partition {
         &self,
         records: &[u8],
         required_acks: i16,
-        min_insync_replicas: usize,
         now_ms: i64,
     ) -> Result<AppendOutcome, PartitionError> {
+        let min_insync_replicas = self.min_insync_replicas.load(Ordering::Relaxed);
         let leader_epoch = {
             let replica = self.replica.lock();
             if replica.leader != self.local_broker {
@@ -308,13 +319,22 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::LogConfig;
     use crate::record::batch::testing::{batch, batch_with_producer};
 
     const T0: i64 = 1_700_000_000_000;
 
     fn partition(dir: &std::path::Path) -> Partition {
-        let log = Arc::new(Log::create(dir, "t", 0, LogConfig::default(), 0, T0).unwrap());
+        let log = Arc::new(
+            Log::create(
+                dir,
+                "t",
+                0,
+                crate::config::topic::default_log_config(),
+                0,
+                T0,
+            )
+            .unwrap(),
+        );
         let info = PartitionInfo {
             replicas: vec![0],
             isr: vec![0],
@@ -329,7 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = partition(dir.path());
         let out = p
-            .append_as_leader(&batch(0, T0, &[b"a", b"b"]), 1, 1, T0)
+            .append_as_leader(&batch(0, T0, &[b"a", b"b"]), 1, T0)
             .unwrap();
         assert_eq!((out.first_offset, out.last_offset), (0, 1));
         assert_eq!(p.high_watermark(), 2);
@@ -343,14 +363,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = partition(dir.path());
         let b = batch_with_producer(0, T0, &[b"a"], 5, 0, 0);
-        let first = p.append_as_leader(&b, -1, 1, T0).unwrap();
-        let again = p.append_as_leader(&b, -1, 1, T0).unwrap();
+        let first = p.append_as_leader(&b, -1, T0).unwrap();
+        let again = p.append_as_leader(&b, -1, T0).unwrap();
         assert!(again.duplicate);
         assert_eq!(again.first_offset, first.first_offset);
         assert_eq!(p.log_end_offset(), 1);
         let gap = batch_with_producer(0, T0, &[b"b"], 5, 0, 3);
         assert!(matches!(
-            p.append_as_leader(&gap, -1, 1, T0),
+            p.append_as_leader(&gap, -1, T0),
             Err(PartitionError::Producer(ProducerError::OutOfOrder { .. }))
         ));
     }
@@ -359,8 +379,12 @@ mod tests {
     fn acks_all_needs_enough_in_sync_replicas() {
         let dir = tempfile::tempdir().unwrap();
         let p = partition(dir.path());
+        p.set_config(&TopicConfig {
+            log: crate::config::topic::default_log_config(),
+            min_insync_replicas: 2,
+        });
         assert!(matches!(
-            p.append_as_leader(&batch(0, T0, &[b"a"]), -1, 2, T0),
+            p.append_as_leader(&batch(0, T0, &[b"a"]), -1, T0),
             Err(PartitionError::NotEnoughReplicas {
                 isr: 1,
                 required: 2
@@ -372,9 +396,7 @@ mod tests {
     async fn waiting_for_durability_returns_once_fsynced() {
         let dir = tempfile::tempdir().unwrap();
         let p = partition(dir.path());
-        let out = p
-            .append_as_leader(&batch(0, T0, &[b"a"]), -1, 1, T0)
-            .unwrap();
+        let out = p.append_as_leader(&batch(0, T0, &[b"a"]), -1, T0).unwrap();
         p.wait_until_durable(out.last_offset + 1).await.unwrap();
         assert!(p.log().recovery_point() > out.last_offset);
     }
@@ -383,7 +405,7 @@ mod tests {
     fn delete_records_to_the_high_watermark() {
         let dir = tempfile::tempdir().unwrap();
         let p = partition(dir.path());
-        p.append_as_leader(&batch(0, T0, &[b"a", b"b", b"c"]), 1, 1, T0)
+        p.append_as_leader(&batch(0, T0, &[b"a", b"b", b"c"]), 1, T0)
             .unwrap();
         assert_eq!(p.delete_records_before(-1).unwrap(), 3);
         assert!(p.delete_records_before(4).is_err());

@@ -101,15 +101,23 @@ fn open_storage(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<Context>> {
     let now = now_ms();
+    anyhow::ensure!(
+        config.log_dirs.len() == 1,
+        "log.dirs names {} directories; kafe serves one",
+        config.log_dirs.len()
+    );
     let logs = Arc::new(
-        LogManager::open(&config.log_dir, |_| config.log_defaults.clone(), now).with_context(
-            || {
-                format!(
-                    "cannot open the data directory {}",
-                    config.log_dir.display()
-                )
-            },
-        )?,
+        LogManager::open(
+            &config.log_dirs[0],
+            |_| config.topic_defaults.log.clone(),
+            now,
+        )
+        .with_context(|| {
+            format!(
+                "cannot open the data directory {}",
+                config.log_dirs[0].display()
+            )
+        })?,
     );
     let advertised = &config.advertised_listeners[0];
     let this_broker = BrokerInfo {

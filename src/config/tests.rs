@@ -1,0 +1,159 @@
+//! Tests of configuration loading and topic resolution.
+
+use super::*;
+use crate::log::TimestampType;
+
+fn load(extra: &str, overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
+    let mut entries = parse_toml(EMBEDDED_DEFAULTS, "defaults").unwrap();
+    entries.extend(parse_toml(extra, "test").unwrap());
+    for o in overrides {
+        let (k, v) = o.split_once('=').unwrap();
+        entries.insert(k.to_string(), v.to_string());
+    }
+    BrokerConfig::from_entries(entries)
+}
+
+#[test]
+fn embedded_defaults_give_a_single_node_broker_on_localhost() {
+    let c = load("", &[]).unwrap();
+    assert_eq!(c.node_id, 0);
+    assert_eq!(
+        c.listeners,
+        vec![Listener {
+            name: "PLAINTEXT".into(),
+            host: "127.0.0.1".into(),
+            port: 9092
+        }]
+    );
+    assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
+    assert_eq!(c.metadata_log_dir, PathBuf::from("./data"));
+    assert!(c.auto_create_topics_enable);
+    assert_eq!(c.num_partitions, 1);
+    assert_eq!(c.socket_request_max_bytes, 100 * 1024 * 1024);
+    assert_eq!(c.topic_defaults.log, topic::default_log_config());
+    assert_eq!(c.topic_defaults.min_insync_replicas, 1);
+}
+
+#[test]
+fn flat_quoted_keys_and_nested_tables_mean_the_same() {
+    let flat = load("\"log.dirs\" = \"/var/kafe\"\n\"num.partitions\" = 3", &[]).unwrap();
+    let nested = load("log.dirs = \"/var/kafe\"\n[num]\npartitions = 3", &[]).unwrap();
+    assert_eq!(flat.log_dirs, vec![PathBuf::from("/var/kafe")]);
+    assert_eq!(nested.log_dirs, flat.log_dirs);
+    assert_eq!(nested.num_partitions, 3);
+}
+
+#[test]
+fn overrides_win_and_units_resolve_like_kafka() {
+    let c = load(
+        "\"log.retention.hours\" = 1",
+        &["log.segment.bytes=2048", "log.retention.minutes=5"],
+    )
+    .unwrap();
+    assert_eq!(c.topic_defaults.log.segment_bytes, 2048);
+    assert_eq!(c.topic_defaults.log.retention_ms, 5 * 60_000);
+    let c = load("\"log.retention.hours\" = 1", &[]).unwrap();
+    assert_eq!(c.topic_defaults.log.retention_ms, 3_600_000);
+    let c = load("\"log.retention.ms\" = -1", &[]).unwrap();
+    assert_eq!(c.topic_defaults.log.retention_ms, -1);
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    for (text, key) in [
+        ("\"num.partitions\" = 0", "num.partitions"),
+        (
+            "\"auto.create.topics.enable\" = \"yes\"",
+            "auto.create.topics.enable",
+        ),
+        ("listeners = \"127.0.0.1:9092\"", "listeners"),
+        ("\"log.segment.bytes\" = \"big\"", "log.segment.bytes"),
+        (
+            "\"log.message.timestamp.type\" = \"Now\"",
+            "log.message.timestamp.type",
+        ),
+    ] {
+        let err = load(text, &[]).unwrap_err();
+        assert!(err.0.contains(key), "{err} does not name {key}");
+    }
+}
+
+#[test]
+fn the_documented_example_file_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/broker.toml");
+    let c = BrokerConfig::load(Some(&path), &["num.partitions=4".to_string()]).unwrap();
+    assert_eq!(c.num_partitions, 4, "overrides win over the file");
+    assert_eq!(c.topic_defaults.log.retention_ms, 168 * 3_600_000);
+    assert_eq!(c.max_connections, 10_000);
+}
+
+#[test]
+fn unknown_keys_are_tolerated() {
+    let c = load("\"some.future.key\" = 1\n\"num.io.threads\" = 16", &[]).unwrap();
+    assert_eq!(
+        c.explicit.get("some.future.key").map(String::as_str),
+        Some("1")
+    );
+}
+
+#[test]
+fn properties_files_parse() {
+    let p = parse_properties("# c\nnode.id=3\nlog.dirs = /tmp/k\nlisteners: PLAINTEXT://:9093\n\n");
+    assert_eq!(p["node.id"], "3");
+    assert_eq!(p["log.dirs"], "/tmp/k");
+    let mut entries = parse_toml(EMBEDDED_DEFAULTS, "d").unwrap();
+    entries.extend(p);
+    let c = BrokerConfig::from_entries(entries).unwrap();
+    assert_eq!(c.listeners[0].host, "0.0.0.0");
+    assert_eq!(c.listeners[0].port, 9093);
+}
+
+#[test]
+fn topic_overrides_are_checked_and_applied() {
+    let broker = load("\"log.retention.hours\" = 2", &[]).unwrap();
+    let overrides: BTreeMap<String, String> = [
+        ("segment.bytes", "4096"),
+        ("message.timestamp.type", "LogAppendTime"),
+        ("min.insync.replicas", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let topic = broker.topic_config(&overrides).unwrap();
+    assert_eq!(topic.log.segment_bytes, 4096);
+    assert_eq!(
+        topic.log.retention_ms,
+        2 * 3_600_000,
+        "the broker's hours, in ms"
+    );
+    assert_eq!(topic.log.timestamp_type, TimestampType::LogAppendTime);
+    assert_eq!(topic.min_insync_replicas, 2);
+    assert_eq!(
+        broker.describe_topic(&keys::RETENTION_MS, &overrides),
+        (
+            Some("7200000".into()),
+            Origin::Broker(&keys::LOG_RETENTION_HOURS)
+        )
+    );
+    for (k, v) in [
+        ("retention.ms", "soon"),
+        ("segment.bytes", "0"),
+        ("no.such", "1"),
+        ("cleanup.policy", "burn"),
+        ("min.insync.replicas", "0"),
+    ] {
+        let bad: BTreeMap<String, String> = [(k.to_string(), v.to_string())].into_iter().collect();
+        let err = broker.topic_config(&bad).unwrap_err();
+        assert!(err.0.contains(k), "{k}={v}: {err}");
+    }
+}
+
+#[test]
+fn several_log_dirs_and_a_metadata_dir() {
+    let c = load("", &["log.dirs=/a, /b", "metadata.log.dir=/m"]).unwrap();
+    assert_eq!(c.log_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+    assert_eq!(c.metadata_log_dir, PathBuf::from("/m"));
+    let c = load("", &["log.dirs=/a,/b"]).unwrap();
+    assert_eq!(c.metadata_log_dir, PathBuf::from("/a"));
+    assert!(load("", &["log.dirs=/a,/a"]).is_err());
+}
