@@ -47,7 +47,12 @@ fn open(
     compaction_min_bytes: u64,
 ) -> (GroupCoordinator, Arc<ReplicaManager>, Duration) {
     let logs = Arc::new(
-        LogManager::open(dir, |_| kafe::config::topic::default_log_config(), T0).expect("logs"),
+        LogManager::open(
+            &kafe::log::Layout::single(dir),
+            |_| kafe::config::topic::default_log_config(),
+            T0,
+        )
+        .expect("logs"),
     );
     let replicas = Arc::new(ReplicaManager::new(0, Arc::clone(&logs)));
     let mut image = MetadataImage::default();

@@ -27,6 +27,7 @@ fn batch_of(batch_bytes: usize, timestamp: i64) -> Vec<u8> {
 
 fn open(dir: &Path, clean: bool) -> Log {
     Log::open(
+        kafe::log::LogDir::plain(dir),
         dir,
         "bench",
         0,

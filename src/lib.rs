@@ -17,6 +17,7 @@
 //! - [`config`]: broker and topic configuration under Kafka's property names.
 
 pub mod api;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod group;

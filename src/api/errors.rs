@@ -3,8 +3,8 @@
 use kafka_protocol::error::ResponseError as E;
 
 use crate::log::LogError;
+use crate::log::producer_state::ProducerError;
 use crate::partition::PartitionError;
-use crate::partition::producer_state::ProducerError;
 use crate::record::batch::BatchError;
 
 /// The error code a partition-level failure is reported with.
@@ -12,12 +12,6 @@ pub fn partition_error_code(error: &PartitionError) -> i16 {
     match error {
         PartitionError::NotLeader => E::NotLeaderOrFollower.code(),
         PartitionError::NotEnoughReplicas { .. } => E::NotEnoughReplicas.code(),
-        PartitionError::Producer(ProducerError::InvalidEpoch { .. }) => {
-            E::InvalidProducerEpoch.code()
-        }
-        PartitionError::Producer(ProducerError::OutOfOrder { .. }) => {
-            E::OutOfOrderSequenceNumber.code()
-        }
         PartitionError::Log(log) => log_error_code(log),
     }
 }
@@ -29,7 +23,9 @@ pub fn log_error_code(error: &LogError) -> i16 {
         LogError::TooLarge { .. } => E::MessageTooLarge.code(),
         LogError::OffsetOutOfRange { .. } => E::OffsetOutOfRange.code(),
         LogError::NonContiguous { .. } => E::UnknownServerError.code(),
-        LogError::Io(_) => E::KafkaStorageError.code(),
+        LogError::Producer(ProducerError::InvalidEpoch { .. }) => E::InvalidProducerEpoch.code(),
+        LogError::Producer(ProducerError::OutOfOrder { .. }) => E::OutOfOrderSequenceNumber.code(),
+        LogError::Offline(_) | LogError::Io(_) => E::KafkaStorageError.code(),
     }
 }
 

@@ -22,7 +22,6 @@ pub mod topics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
@@ -64,12 +63,7 @@ pub enum Outcome {
     Close(String),
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::clock::now_ms;
 
 fn respond<M: Encodable>(key: ApiKey, header: &RequestHeader, message: &M) -> Outcome {
     match response::encode(key, header.api_version, header.correlation_id, message) {

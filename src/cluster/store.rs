@@ -2,12 +2,10 @@
 //! `__cluster_metadata-0` through the log engine, fsynced before a change is applied, and replayed at
 //! start-up. On one node this log is a quorum of one; replication will carry the same records.
 //!
-//! `meta.properties` in the data directory records the cluster id and the node id that formatted it,
-//! as in Kafka, so a directory cannot be used by a different node by mistake.
+//! The log lives in `metadata.log.dir` (by default the first log directory); the cluster id comes
+//! from the directories' `meta.properties` (see [`crate::log::meta_properties`]).
 
-use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -19,7 +17,7 @@ use crate::log::{Log, LogConfig, LogManager};
 use crate::record::batch::{self, NewRecord, ProducerFields};
 
 /// The internal topic holding metadata records.
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
+pub use crate::log::manager::METADATA_TOPIC;
 
 /// The log configuration of the metadata log: never deleted by retention.
 pub fn metadata_log_config() -> LogConfig {
@@ -48,7 +46,7 @@ impl MetadataStore {
         brokers: Vec<BrokerInfo>,
         now_ms: i64,
     ) -> io::Result<MetadataStore> {
-        let cluster_id = load_or_create_cluster_id(logs.dir(), node_id)?;
+        let cluster_id = logs.cluster_id().to_string();
         let log = logs.get_or_create(METADATA_TOPIC, 0, metadata_log_config(), now_ms)?;
         log.set_config(metadata_log_config());
         let mut image = MetadataImage {
@@ -130,63 +128,6 @@ fn replay(log: &Log, image: &mut MetadataImage) -> io::Result<usize> {
     })
 }
 
-/// Reads `meta.properties`, creating it with a fresh cluster id on first start.
-fn load_or_create_cluster_id(dir: &Path, node_id: i32) -> io::Result<String> {
-    let path = dir.join("meta.properties");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let props: BTreeMap<String, String> = crate::config::parse_properties(&text);
-            if let Some(stored) = props.get("node.id")
-                && stored != &node_id.to_string()
-            {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{} belongs to node {stored}, but this broker is node {node_id}",
-                        path.display()
-                    ),
-                ));
-            }
-            props.get("cluster.id").cloned().ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} has no cluster.id", path.display()),
-                )
-            })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let cluster_id = new_cluster_id();
-            let text = format!(
-                "#\n# kafe cluster identity\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n"
-            );
-            crate::log::checkpoint::write_atomically(&path, text.as_bytes())?;
-            Ok(cluster_id)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// A cluster id in Kafka's form: a random UUID in URL-safe base64 without padding (22 characters).
-fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = String::with_capacity(22);
-    for byte in bytes {
-        bits = (bits << 8) | u32::from(byte);
-        nbits += 8;
-        while nbits >= 6 {
-            nbits -= 6;
-            out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
-        }
-    }
-    if nbits > 0 {
-        out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +150,7 @@ mod tests {
         let id = Uuid::new_v4();
         let cluster_id = {
             let logs = LogManager::open(
-                dir.path(),
+                &crate::log::Layout::single(dir.path()),
                 |_| crate::config::topic::default_log_config(),
                 T0,
             )
@@ -241,7 +182,7 @@ mod tests {
             // No clean shutdown: the records were fsynced before commit returned.
         };
         let logs = LogManager::open(
-            dir.path(),
+            &crate::log::Layout::single(dir.path()),
             |_| crate::config::topic::default_log_config(),
             T0,
         )
@@ -252,14 +193,12 @@ mod tests {
         assert_eq!(image.topic("orders").unwrap().id, id);
         drop(store);
         drop(logs);
-        let logs = LogManager::open(
-            dir.path(),
-            |_| crate::config::topic::default_log_config(),
-            T0,
-        )
-        .unwrap();
+        let layout = crate::log::Layout {
+            node_id: 7,
+            ..crate::log::Layout::single(dir.path())
+        };
         assert!(
-            MetadataStore::open(&logs, 7, broker(), T0).is_err(),
+            LogManager::open(&layout, |_| crate::config::topic::default_log_config(), T0).is_err(),
             "another node id must be refused"
         );
     }

@@ -814,7 +814,7 @@ impl GroupCoordinator {
         if log.size_in_bytes() < self.config.compaction_min_bytes.max(last.saturating_mul(4)) {
             return Ok(false);
         }
-        let start = log.roll(now_ms)?;
+        let start = log.roll()?;
         let slots: Vec<(String, Arc<Mutex<Slot>>)> = self
             .groups
             .read()
@@ -990,7 +990,12 @@ mod tests {
     /// A coordinator over real `__consumer_offsets` partitions in `dir` (and the topic "t").
     fn fixture(dir: &std::path::Path) -> (GroupCoordinator, Arc<ReplicaManager>) {
         let logs = Arc::new(
-            LogManager::open(dir, |_| crate::config::topic::default_log_config(), T0).unwrap(),
+            LogManager::open(
+                &crate::log::Layout::single(dir),
+                |_| crate::config::topic::default_log_config(),
+                T0,
+            )
+            .unwrap(),
         );
         let replicas = Arc::new(ReplicaManager::new(0, Arc::clone(&logs)));
         let mut image = MetadataImage::default();

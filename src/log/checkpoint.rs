@@ -8,9 +8,11 @@
 //! either the old or the new file, never a mix.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
+
+use super::io::{FileOps, write_file_atomically};
 
 /// A partition: topic name and partition index.
 pub type TopicPartition = (String, i32);
@@ -63,6 +65,7 @@ pub fn read(path: &Path) -> io::Result<HashMap<TopicPartition, i64>> {
 
 /// Replaces the checkpoint file at `path` with `entries`, durably.
 pub fn write<'a>(
+    ops: &dyn FileOps,
     path: &Path,
     entries: impl IntoIterator<Item = (&'a str, i32, i64)>,
 ) -> io::Result<()> {
@@ -73,24 +76,7 @@ pub fn write<'a>(
         count += 1;
     }
     let text = format!("{VERSION}\n{count}\n{body}");
-    write_atomically(path, text.as_bytes())
-}
-
-/// Writes `bytes` to `path` through a fsynced temp file and a rename, then fsyncs the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-/// Fsyncs a directory so that creations, renames and deletions in it are durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    write_file_atomically(ops, path, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -102,7 +88,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("recovery-point-offset-checkpoint");
         assert!(read(&path).unwrap().is_empty());
-        write(&path, [("orders", 0, 42), ("a-b.c_d", 12, 7)]).unwrap();
+        write(
+            &super::super::io::SystemFileOps,
+            &path,
+            [("orders", 0, 42), ("a-b.c_d", 12, 7)],
+        )
+        .unwrap();
         let back = read(&path).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[&("a-b.c_d".to_string(), 12)], 7);

@@ -10,7 +10,8 @@
 use std::io;
 use std::path::Path;
 
-use super::index_file::IndexFile;
+use super::index_file::{Growth, IndexFile};
+use super::io::FileOps;
 
 pub const ENTRY_SIZE: usize = 8;
 
@@ -27,24 +28,29 @@ pub struct OffsetPosition {
 }
 
 impl OffsetIndex {
-    pub fn create(path: &Path, base_offset: i64, max_bytes: usize) -> io::Result<Self> {
+    pub fn create(
+        ops: &dyn FileOps,
+        path: &Path,
+        base_offset: i64,
+        max_bytes: usize,
+    ) -> io::Result<Self> {
         Ok(OffsetIndex {
             base_offset,
-            file: IndexFile::create(path, ENTRY_SIZE, max_bytes)?,
+            file: IndexFile::create(ops, path, ENTRY_SIZE, max_bytes)?,
         })
     }
 
-    pub fn open_sealed(path: &Path, base_offset: i64) -> io::Result<Self> {
+    pub fn open_sealed(ops: &dyn FileOps, path: &Path, base_offset: i64) -> io::Result<Self> {
         Ok(OffsetIndex {
             base_offset,
-            file: IndexFile::open_sealed(path, ENTRY_SIZE)?,
+            file: IndexFile::open_sealed(ops, path, ENTRY_SIZE)?,
         })
     }
 
-    pub fn reopen_writable(self, max_bytes: usize) -> io::Result<Self> {
+    pub fn reopen_writable(self, ops: &dyn FileOps, max_bytes: usize) -> io::Result<Self> {
         Ok(OffsetIndex {
             base_offset: self.base_offset,
-            file: self.file.reopen_writable(max_bytes)?,
+            file: self.file.reopen_writable(ops, max_bytes)?,
         })
     }
 
@@ -100,7 +106,7 @@ impl OffsetIndex {
     }
 
     /// Adds an entry for the batch ending at `last_offset` that starts at `position`. Returns
-    /// `false` when the index is full.
+    /// `false` when there is no room for it (full, or not grown yet).
     pub fn append(&mut self, last_offset: i64, position: u32) -> bool {
         let relative = (last_offset - self.base_offset) as u32;
         let mut entry = [0u8; ENTRY_SIZE];
@@ -132,12 +138,26 @@ impl OffsetIndex {
         self.file.is_empty()
     }
 
-    pub fn seal(&mut self) -> io::Result<()> {
+    /// The allocation the next entry needs first, if any.
+    pub fn growth_needed(&self) -> Option<Growth> {
+        self.file.growth_needed()
+    }
+
+    pub fn grown(&mut self, growth: &Growth) {
+        self.file.grown(growth)
+    }
+
+    /// Stops appends; returns the length to trim the file to.
+    pub fn seal(&mut self) -> u64 {
         self.file.seal()
     }
 
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.flush()
+    pub fn is_sealed(&self) -> bool {
+        self.file.is_sealed()
+    }
+
+    pub fn flush_async(&self) -> io::Result<()> {
+        self.file.flush_async()
     }
 
     pub fn path(&self) -> &Path {
@@ -148,11 +168,14 @@ impl OffsetIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::index_file::trim;
+    use crate::log::io::SystemFileOps;
 
     #[test]
     fn lookups_find_the_floor_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let mut index = OffsetIndex::create(&dir.path().join("i"), 100, 80).unwrap();
+        let mut index =
+            OffsetIndex::create(&SystemFileOps, &dir.path().join("i"), 100, 80).unwrap();
         assert_eq!(
             index.lookup(150),
             OffsetPosition {
@@ -177,23 +200,60 @@ mod tests {
     }
 
     #[test]
-    fn sealing_trims_the_file_and_keeps_entries() {
+    fn the_file_grows_in_allocated_steps_and_sealing_trims_it() {
+        let ops = SystemFileOps;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i");
-        let mut index = OffsetIndex::create(&path, 0, 8 * 1000).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8000);
-        index.append(10, 4100);
-        index.append(20, 8300);
-        index.seal().unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 16);
-        assert_eq!(index.lookup(15).position, 4100);
+        let mut index = OffsetIndex::create(&ops, &path, 0, 1024 * 1024).unwrap();
+        // Only the first step is on disk, however large the index may become.
+        let len = || std::fs::metadata(&path).unwrap().len();
+        assert_eq!(len(), crate::log::index_file::INITIAL_BYTES as u64);
+        let mut appended = 0u32;
+        loop {
+            if let Some(growth) = index.growth_needed() {
+                growth.apply(&ops).unwrap();
+                index.grown(&growth);
+            }
+            if !index.append(i64::from(appended) * 10, (appended + 1) * 100) {
+                break;
+            }
+            appended += 1;
+            if appended == 2000 {
+                break;
+            }
+        }
+        assert_eq!(appended, 2000, "growth made room for every entry");
+        assert!(len() >= 2001 * 8 && len() <= 4 * 2001 * 8, "{}", len());
+        let trimmed = index.seal();
+        trim(&ops, &path, trimmed).unwrap();
+        assert_eq!(len(), 2000 * 8);
+        assert_eq!(index.lookup(155).position, 1600);
+        assert!(
+            !index.append(100_000, 1_000_000),
+            "a sealed index takes no entries"
+        );
         drop(index);
-        let reopened = OffsetIndex::open_sealed(&path, 0).unwrap();
-        assert_eq!(reopened.len(), 2);
-        let mut writable = reopened.reopen_writable(8 * 4).unwrap();
-        assert!(writable.append(30, 9000));
-        assert!(writable.append(40, 9900));
-        assert!(writable.is_full());
-        assert!(!writable.append(50, 10_000));
+        let reopened = OffsetIndex::open_sealed(&ops, &path, 0).unwrap();
+        assert_eq!(reopened.len(), 2000);
+        let mut writable = reopened.reopen_writable(&ops, 8 * 2003).unwrap();
+        assert!(writable.append(20_000, 300_000));
+        assert!(!writable.is_full());
+        assert!(writable.append(20_010, 300_100));
+        assert!(writable.is_full(), "the last entry is kept for a final one");
+    }
+
+    #[test]
+    fn without_growth_an_index_only_skips_entries() {
+        let ops = SystemFileOps;
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = OffsetIndex::create(&ops, &dir.path().join("i"), 0, 1 << 20).unwrap();
+        let room = crate::log::index_file::INITIAL_BYTES / ENTRY_SIZE - 1;
+        for i in 0..room {
+            assert!(index.append(i as i64, i as u32 + 1));
+        }
+        assert!(index.growth_needed().is_some());
+        assert!(!index.append(room as i64, room as u32 + 1));
+        assert!(!index.is_full(), "not full: it can still grow");
+        assert_eq!(index.len(), room);
     }
 }

@@ -1,17 +1,24 @@
-//! The log of one partition: an ordered run of segments with dense, increasing offsets, one writer at
-//! a time and concurrent readers.
+//! The log of one partition: an ordered run of segments with dense, increasing offsets, the
+//! idempotent-producer state and leader-epoch cache that describe it, one writer at a time and
+//! concurrent readers.
 //!
-//! A partition directory `<topic>-<partition>/` holds the segments. The offsets a log tracks:
+//! A partition directory `<topic>-<partition>/` holds the segments, `<offset>.snapshot` producer
+//! snapshots and `leader-epoch-checkpoint`. The offsets a log tracks:
 //! - log start offset: the first offset readers may ask for (raised by retention and DeleteRecords);
 //! - log end offset (LEO): the offset the next appended record gets;
 //! - recovery point: every offset below it is fsynced, so recovery after a crash starts there.
 //!
-//! All state sits behind one mutex held only for in-memory work and page-cache writes; fsync runs
-//! outside it (see [`Log::flush`] and the group commit in [`Log::flush_up_to`]). Readers get file
-//! regions they can send after the lock is released.
+//! # Locks and slow work
+//! All state sits behind one mutex (`state`) held only for memory work, page-cache writes and the
+//! header reads of a lookup. Work that can take long (opening a segment and checking or rebuilding
+//! its indexes, creating the next segment at a roll, growing an index, deleting segments, fsync) is
+//! never done under it: the fast path finds it needs such work, lets go of the lock and returns a
+//! [`Work`] item; [`Log::run`] does the work off the async runtime's worker threads
+//! (`block_in_place`) under `files_lock`, which serialises everything that creates, opens or removes
+//! this log's files, and then retries the fast path. Readers of other partitions, and the accept
+//! loop, never wait for one partition's files. (`files_lock` is always taken before `state`.)
 
-use std::collections::BTreeMap;
-use std::fs;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,10 +28,16 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use super::checkpoint::sync_dir;
 use super::config::{LogConfig, TimestampType};
+use super::dir::LogDir;
+use super::index_file::{self, Growth};
+use super::io::{self as fileio, FileOps, Severity, Target};
+use super::leader_epoch::{self, LeaderEpochCache};
+use super::producer_state::{
+    self, ProducerError, ProducerStateTable, SequenceCheck, snapshot_file_name,
+};
 use super::retention::{self, RetentionPolicy, SegmentInfo};
-use super::segment::{Segment, SegmentRead};
+use super::segment::{ClosingFiles, Segment, SegmentRead};
 use crate::record::batch::{self, BatchError, BatchHeader, PatchedHeader};
 
 /// Errors of log operations, each with one meaning for the API layer.
@@ -38,6 +51,10 @@ pub enum LogError {
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
     #[error("batch at offset {got} does not continue the log at {expected}")]
     NonContiguous { expected: i64, got: i64 },
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    #[error("the log directory {0} is offline")]
+    Offline(PathBuf),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -50,6 +67,9 @@ pub struct AppendInfo {
     /// The broker time stamped on the batches, or -1 for CreateTime topics.
     pub log_append_time: i64,
     pub bytes: usize,
+    /// The batch had been written before (an idempotent producer's retry): nothing was appended
+    /// and the offsets are those of the first write.
+    pub duplicate: bool,
 }
 
 /// How to load a log found on disk.
@@ -71,24 +91,56 @@ pub struct RetentionReport {
     pub bytes: u64,
 }
 
-struct LogState {
-    config: Arc<LogConfig>,
+/// Slow file work the fast path needs done before it can go on.
+#[derive(Debug)]
+enum Work {
+    /// Open the files of the segment with this base offset.
+    Open(i64),
+    /// Seal the active segment and start a new one at this offset (the log end).
+    Roll(i64),
+    /// Allocate more room for the indexes of the segment with this base offset.
+    Grow(i64, Growth),
+}
+
+/// The outcome of one attempt at a fast-path operation.
+enum Step<T> {
+    Done(T),
+    Needs(Work),
+}
+
+/// How many rounds of slow work one operation may need (open, roll, grow, open ...) before the
+/// log gives up: more means something keeps undoing the work, which is a bug.
+const MAX_ROUNDS: usize = 16;
+/// How many producer snapshots a log keeps (the newest ones).
+const SNAPSHOTS_KEPT: usize = 2;
+
+pub(super) struct LogState {
+    pub(super) config: Arc<LogConfig>,
     /// Segments by base offset; never empty, the last one is active.
-    segments: BTreeMap<i64, Segment>,
-    start_offset: i64,
-    next_offset: i64,
-    recovery_point: i64,
-    /// A segment file was created since the directory was last fsynced.
-    dir_dirty: bool,
+    pub(super) segments: BTreeMap<i64, Segment>,
+    pub(super) start_offset: i64,
+    pub(super) next_offset: i64,
+    pub(super) recovery_point: i64,
+    /// A file was created in (or removed from) the partition directory since it was last fsynced.
+    pub(super) dir_dirty: bool,
+    /// The partition directory itself is new: its parent needs an fsync too.
+    pub(super) parent_dirty: bool,
     /// Bumped by every truncation, so a flush that raced one does not move the recovery point.
-    truncations: u64,
+    pub(super) truncations: u64,
+    pub(super) producers: ProducerStateTable,
+    pub(super) epochs: LeaderEpochCache,
+    /// Offsets of the producer snapshots on disk.
+    pub(super) snapshots: BTreeSet<i64>,
 }
 
 pub struct Log {
-    dir: PathBuf,
+    dir: Arc<LogDir>,
+    path: Arc<Path>,
     topic: String,
     partition: i32,
     state: Mutex<LogState>,
+    /// Serialises creating, opening and removing this log's files (see the module docs).
+    files_lock: Mutex<()>,
     /// Serialises fsyncs: waiters queue here and usually find their data already synced.
     flush_lock: tokio::sync::Mutex<()>,
     end_offset: AtomicI64,
@@ -97,48 +149,64 @@ pub struct Log {
     flushes: AtomicU64,
 }
 
-fn segment_bases(dir: &Path) -> io::Result<Vec<(i64, u64)>> {
-    let mut bases = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(stem) = name.strip_suffix(".log")
-            && stem.len() == 20
-            && let Ok(base) = stem.parse::<i64>()
-        {
-            bases.push((base, entry.metadata()?.len()));
-        } else if name.ends_with(".deleted")
-            || name.ends_with(".cleaned")
-            || name.ends_with(".swap")
-        {
-            fs::remove_file(entry.path())?;
+/// Runs slow, blocking work: off the async runtime's worker thread when called on one (the worker's
+/// other tasks move to another thread meanwhile), in place otherwise.
+pub fn offload<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
         }
+        _ => work(),
     }
-    bases.sort_unstable();
-    Ok(bases)
 }
 
 impl Log {
-    /// Creates an empty log in `dir` (created if missing) starting at `start_offset`.
+    pub(super) fn from_state(
+        dir: Arc<LogDir>,
+        path: &Path,
+        topic: &str,
+        partition: i32,
+        state: LogState,
+    ) -> Log {
+        Log {
+            dir,
+            path: Arc::from(path),
+            topic: topic.to_string(),
+            partition,
+            end_offset: AtomicI64::new(state.next_offset),
+            start_offset: AtomicI64::new(state.start_offset),
+            recovery_point: AtomicI64::new(state.recovery_point),
+            state: Mutex::new(state),
+            files_lock: Mutex::new(()),
+            flush_lock: tokio::sync::Mutex::new(()),
+            flushes: AtomicU64::new(0),
+        }
+    }
+
+    /// Creates an empty log in `path` (created if missing) starting at `start_offset`. Its files are
+    /// closed until first used. Nothing is fsynced yet: an empty log lost to a crash is simply
+    /// created again, and the first flush makes the directory durable.
     pub fn create(
-        dir: &Path,
+        dir: Arc<LogDir>,
+        path: &Path,
         topic: &str,
         partition: i32,
         config: LogConfig,
         start_offset: i64,
         now_ms: i64,
     ) -> io::Result<Log> {
-        fs::create_dir_all(dir)?;
-        let segment = Segment::create(dir, start_offset, &config, now_ms)?;
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
+        let ops = dir.ops();
+        ops.create_dir_all(path)?;
+        let path_arc: Arc<Path> = Arc::from(path);
+        let mut segment = Segment::create(ops, &path_arc, start_offset, &config, now_ms)?;
+        if let Some(files) = segment.take_files() {
+            files.close(ops)?;
         }
-        sync_dir(dir)?;
         let mut segments = BTreeMap::new();
         segments.insert(start_offset, segment);
         Ok(Self::from_state(
-            dir,
+            Arc::clone(&dir),
+            path,
             topic,
             partition,
             LogState {
@@ -147,139 +215,23 @@ impl Log {
                 start_offset,
                 next_offset: start_offset,
                 recovery_point: start_offset,
-                dir_dirty: false,
+                dir_dirty: true,
+                parent_dirty: true,
                 truncations: 0,
+                producers: ProducerStateTable::default(),
+                epochs: LeaderEpochCache::default(),
+                snapshots: BTreeSet::new(),
             },
         ))
     }
 
-    /// Loads the log in `dir`, recovering it first after an unclean stop.
-    pub fn open(
-        dir: &Path,
-        topic: &str,
-        partition: i32,
-        config: LogConfig,
-        options: LoadOptions,
-    ) -> io::Result<Log> {
-        let found = segment_bases(dir)?;
-        if found.is_empty() {
-            let start = options.log_start_offset.unwrap_or(0).max(0);
-            return Self::create(dir, topic, partition, config, start, options.now_ms);
-        }
-        let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
-        for (i, (base, size)) in found.iter().enumerate() {
-            let mut segment = Segment::found(dir, *base, *size, options.now_ms);
-            if let Some((next_base, _)) = found.get(i + 1) {
-                segment.set_sealed_next_offset(*next_base);
-            }
-            segments.insert(*base, segment);
-        }
-        let mut recovery_point = options.recovery_point;
-        if options.clean_shutdown {
-            if let Some((_, active)) = segments.iter_mut().next_back() {
-                active.load_tail(&config)?;
-                active.close_files();
-            }
-        } else {
-            recovery_point = Self::recover(dir, &mut segments, &config, options.recovery_point)?;
-        }
-        let first_base = *segments.keys().next().unwrap_or(&0);
-        let next_offset = segments
-            .values()
-            .next_back()
-            .map_or(first_base, Segment::next_offset);
-        let start_offset = options
-            .log_start_offset
-            .unwrap_or(first_base)
-            .max(first_base)
-            .min(next_offset);
-        Ok(Self::from_state(
-            dir,
-            topic,
-            partition,
-            LogState {
-                config: Arc::new(config),
-                segments,
-                start_offset,
-                next_offset,
-                recovery_point: recovery_point.min(next_offset),
-                dir_dirty: false,
-                truncations: 0,
-            },
-        ))
-    }
-
-    /// Recovery: every segment holding offsets at or above the recovery point is scanned with CRC
-    /// checks; a segment cut short takes all later segments with it. Returns the recovery point to
-    /// keep (offsets below it were already durable).
-    fn recover(
-        dir: &Path,
-        segments: &mut BTreeMap<i64, Segment>,
-        config: &LogConfig,
-        recovery_point: i64,
-    ) -> io::Result<i64> {
-        let bases: Vec<i64> = segments.keys().copied().collect();
-        let last_base = *bases.last().unwrap_or(&0);
-        // The segment holding the recovery point and every later one.
-        let first_unflushed = bases
-            .iter()
-            .rposition(|b| *b <= recovery_point)
-            .unwrap_or(0);
-        let mut cut_from: Option<usize> = None;
-        for (i, base) in bases.iter().enumerate().skip(first_unflushed) {
-            let Some(segment) = segments.get_mut(base) else {
-                continue;
-            };
-            if *base == last_base {
-                segment.set_active();
-            }
-            let expected_next = bases.get(i + 1).copied();
-            let cut = segment.recover(config)?;
-            let ends_short = expected_next.is_some_and(|next| segment.next_offset() != next);
-            if cut > 0 || ends_short {
-                if cut > 0 {
-                    info!(dir = %dir.display(), segment = base, cut_bytes = cut, "recovered segment");
-                }
-                if expected_next.is_some() {
-                    cut_from = Some(i + 1);
-                    break;
-                }
-            }
-            segment.close_files();
-        }
-        if let Some(first_removed) = cut_from {
-            for base in &bases[first_removed..] {
-                if let Some(segment) = segments.remove(base) {
-                    warn!(dir = %dir.display(), segment = base, "removing segment after a truncated one");
-                    segment.delete()?;
-                }
-            }
-            if let Some((_, last)) = segments.iter_mut().next_back() {
-                last.reactivate(config)?;
-            }
-        }
-        let next = segments
-            .values()
-            .next_back()
-            .map_or(0, Segment::next_offset);
-        Ok(recovery_point.min(next))
-    }
-
-    fn from_state(dir: &Path, topic: &str, partition: i32, state: LogState) -> Log {
-        Log {
-            dir: dir.to_path_buf(),
-            topic: topic.to_string(),
-            partition,
-            end_offset: AtomicI64::new(state.next_offset),
-            start_offset: AtomicI64::new(state.start_offset),
-            recovery_point: AtomicI64::new(state.recovery_point),
-            state: Mutex::new(state),
-            flush_lock: tokio::sync::Mutex::new(()),
-            flushes: AtomicU64::new(0),
-        }
-    }
-
+    /// The partition directory.
     pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    /// The log directory this log lives in.
+    pub fn log_dir(&self) -> &Arc<LogDir> {
         &self.dir
     }
 
@@ -289,6 +241,10 @@ impl Log {
 
     pub fn partition(&self) -> i32 {
         self.partition
+    }
+
+    fn ops(&self) -> &dyn FileOps {
+        self.dir.ops()
     }
 
     /// The offset the next record will get.
@@ -315,7 +271,10 @@ impl Log {
     }
 
     pub fn set_config(&self, config: LogConfig) {
-        self.state.lock().config = Arc::new(config);
+        let mut state = self.state.lock();
+        if *state.config != config {
+            state.config = Arc::new(config);
+        }
     }
 
     /// Bytes in all segments.
@@ -327,9 +286,179 @@ impl Log {
         self.state.lock().segments.len()
     }
 
+    /// How many segments have their files open (each holds one descriptor).
+    pub fn open_segment_count(&self) -> usize {
+        self.state
+            .lock()
+            .segments
+            .values()
+            .filter(|s| s.is_open())
+            .count()
+    }
+
+    /// Producers with idempotence state here.
+    pub fn producer_count(&self) -> usize {
+        self.state.lock().producers.len()
+    }
+
+    fn offline(&self) -> LogError {
+        LogError::Offline(self.dir.path().to_path_buf())
+    }
+
+    /// Passes an error through, taking the directory offline first if it is fatal.
+    fn observe(&self, what: &str, error: LogError) -> LogError {
+        match error {
+            LogError::Io(e) => LogError::Io(
+                self.dir
+                    .observe(&format!("{what} {}", self.path.display()), e),
+            ),
+            other => other,
+        }
+    }
+
+    fn observe_io(&self, what: &str, error: io::Error) -> io::Error {
+        self.dir
+            .observe(&format!("{what} {}", self.path.display()), error)
+    }
+
+    /// Runs a fast-path `attempt` under the state lock, doing whatever slow work it asks for in
+    /// between (see the module docs).
+    fn run<T>(
+        &self,
+        what: &str,
+        mut attempt: impl FnMut(&mut LogState) -> Result<Step<T>, LogError>,
+    ) -> Result<T, LogError> {
+        for _ in 0..MAX_ROUNDS {
+            if !self.dir.is_online() {
+                return Err(self.offline());
+            }
+            let step = attempt(&mut self.state.lock());
+            match step {
+                Ok(Step::Done(value)) => return Ok(value),
+                Ok(Step::Needs(work)) => offload(|| self.do_work(work))
+                    .map_err(|e| self.observe(what, LogError::Io(e)))?,
+                Err(e) => return Err(self.observe(what, e)),
+            }
+        }
+        Err(LogError::Io(io::Error::other(format!(
+            "{what} {}: the log's file work did not settle after {MAX_ROUNDS} rounds",
+            self.path.display()
+        ))))
+    }
+
+    /// Does slow work outside the state lock (but under `files_lock`).
+    fn do_work(&self, work: Work) -> io::Result<()> {
+        let _files = self.files_lock.lock();
+        let ops = self.ops();
+        match work {
+            Work::Open(base) => {
+                let (mut copy, config) = {
+                    let state = self.state.lock();
+                    match state.segments.get(&base) {
+                        Some(s) if !s.is_open() => (s.detached(), Arc::clone(&state.config)),
+                        _ => return Ok(()),
+                    }
+                };
+                copy.open(ops, &config)?;
+                let mut state = self.state.lock();
+                if let Some(segment) = state.segments.get_mut(&base)
+                    && segment.same_extent(&copy)
+                {
+                    *segment = copy;
+                }
+                Ok(())
+            }
+            Work::Roll(base) => self.roll_to(base),
+            Work::Grow(base, growth) => {
+                let result = growth.apply(ops);
+                let ok = match &result {
+                    Ok(()) => true,
+                    Err(e) if fileio::classify(e) == Severity::Fatal => {
+                        return Err(
+                            self.observe_io("growing an index of", fileio::fatal("allocate", e))
+                        );
+                    }
+                    Err(e) => {
+                        warn!(index = %growth.path.display(), error = %e,
+                            "cannot grow the index; appends go unindexed until there is room");
+                        false
+                    }
+                };
+                if let Some(segment) = self.state.lock().segments.get_mut(&base) {
+                    segment.grown(&growth, ok);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Seals the active segment and starts a new one at `base`, if the log end is still there and
+    /// no one rolled meanwhile. Called under `files_lock`.
+    fn roll_to(&self, base: i64) -> io::Result<()> {
+        let ops = self.ops();
+        let config = {
+            let state = self.state.lock();
+            if state.next_offset != base || state.active_base() == base {
+                return Ok(());
+            }
+            Arc::clone(&state.config)
+        };
+        let segment = Segment::create(ops, &self.path, base, &config, crate::clock::now_ms())?;
+        let (trims, snapshot) = {
+            let mut state = self.state.lock();
+            if state.next_offset != base || state.active_base() == base {
+                drop(state);
+                return segment.delete(ops);
+            }
+            let trims = match state.segments.values_mut().next_back() {
+                Some(active) => active.seal(),
+                None => Vec::new(),
+            };
+            state.segments.insert(base, segment);
+            state.dir_dirty = true;
+            (trims, state.producers.encode())
+        };
+        for trim in trims {
+            index_file::trim(ops, &trim.path, trim.len)?;
+        }
+        // The producer state as of the new segment's start, so that loading replays at most one
+        // segment. Not fsynced: a snapshot lost to a crash only means a longer replay.
+        self.write_snapshot(base, &snapshot, false);
+        Ok(())
+    }
+
+    /// Writes the producer snapshot for `offset` and drops the older ones beyond those kept. A
+    /// failure is logged (a full disk) or takes the directory offline; the log goes on either way.
+    fn write_snapshot(&self, offset: i64, bytes: &[u8], durable: bool) {
+        let ops = self.ops();
+        let path = self.path.join(snapshot_file_name(offset));
+        if let Err(e) = fileio::replace_file(ops, &path, bytes, durable) {
+            let e = self.observe_io("writing a producer snapshot of", e);
+            warn!(file = %path.display(), error = %e, "could not write a producer snapshot");
+            return;
+        }
+        let doomed: Vec<i64> = {
+            let mut state = self.state.lock();
+            state.snapshots.insert(offset);
+            let excess = state.snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
+            let doomed: Vec<i64> = state.snapshots.iter().take(excess).copied().collect();
+            for o in &doomed {
+                state.snapshots.remove(o);
+            }
+            doomed
+        };
+        for o in doomed {
+            if let Err(e) = ops.remove_file(&self.path.join(snapshot_file_name(o))) {
+                let _ = self.observe_io("removing a producer snapshot of", e);
+            }
+        }
+    }
+
     /// Appends a producer's record set as the partition leader: validates every batch (framing, CRC,
-    /// counts, size), gives it the next offsets and `leader_epoch`, stamps LogAppendTime when the
-    /// topic asks for it, and writes it. Nothing is written if any batch is refused.
+    /// counts, size), answers an idempotent producer's retry with the offsets it got the first time,
+    /// refuses sequence gaps and fenced epochs, gives each batch the next offsets and
+    /// `leader_epoch`, stamps LogAppendTime when the topic asks for it, and writes it. Nothing is
+    /// written if any batch is refused.
     pub fn append_as_leader(
         &self,
         records: &[u8],
@@ -349,72 +478,125 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        let mut state = self.state.lock();
-        let config = Arc::clone(&state.config);
-        for (header, range) in batches {
+        for (header, _) in batches {
             batch::validate_client_batch(header)?;
-            if range.len() > config.max_message_bytes {
-                return Err(LogError::TooLarge {
-                    size: range.len(),
-                    max: config.max_message_bytes,
-                });
+        }
+        let ops = self.ops();
+        let mut appended = 0usize;
+        let mut first_offset = -1;
+        self.run("appending to", |state| {
+            let config = Arc::clone(&state.config);
+            let log_append_time =
+                (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+            if appended == 0 {
+                for (_, range) in batches {
+                    if range.len() > config.max_message_bytes {
+                        return Err(LogError::TooLarge {
+                            size: range.len(),
+                            max: config.max_message_bytes,
+                        });
+                    }
+                }
+                for (header, _) in batches {
+                    if let SequenceCheck::Duplicate(done) = state.producers.check(header)? {
+                        return Ok(Step::Done(AppendInfo {
+                            first_offset: done.first_offset,
+                            last_offset: done.last_offset,
+                            log_append_time: done.log_append_time,
+                            bytes: 0,
+                            duplicate: true,
+                        }));
+                    }
+                }
             }
-        }
-        let log_append_time =
-            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        let first_offset = state.next_offset;
-        for (header, range) in batches {
-            let bytes = &records[range.clone()];
-            let base_offset = state.next_offset;
-            let patch = PatchedHeader::new(bytes, base_offset, leader_epoch, log_append_time);
-            let written = BatchHeader {
-                base_offset,
-                partition_leader_epoch: leader_epoch,
-                max_timestamp: log_append_time.unwrap_or(header.max_timestamp),
-                ..*header
-            };
-            let patched = patch.bytes();
-            state.append_batch(
-                &self.dir,
-                &written,
-                &[patched, &bytes[patched.len()..]],
-                now_ms,
-            )?;
-        }
-        self.end_offset.store(state.next_offset, Ordering::Release);
-        Ok(AppendInfo {
-            first_offset,
-            last_offset: state.next_offset - 1,
-            log_append_time: log_append_time.unwrap_or(-1),
-            bytes: records.len(),
+            for (header, range) in batches.iter().skip(appended) {
+                let bytes = &records[range.clone()];
+                let base_offset = state.next_offset;
+                let written = BatchHeader {
+                    base_offset,
+                    partition_leader_epoch: leader_epoch,
+                    max_timestamp: log_append_time.unwrap_or(header.max_timestamp),
+                    ..*header
+                };
+                if let Some(work) = state.work_before_append(&written, now_ms) {
+                    return Ok(Step::Needs(work));
+                }
+                let patch = PatchedHeader::new(bytes, base_offset, leader_epoch, log_append_time);
+                let patched = patch.bytes();
+                state.append_batch(ops, &written, &[patched, &bytes[patched.len()..]])?;
+                state.producers.record(
+                    header,
+                    base_offset,
+                    written.last_offset(),
+                    log_append_time.unwrap_or(-1),
+                    now_ms,
+                );
+                state.epochs.assign(leader_epoch, base_offset);
+                if appended == 0 {
+                    first_offset = base_offset;
+                }
+                appended += 1;
+            }
+            self.end_offset.store(state.next_offset, Ordering::Release);
+            Ok(Step::Done(AppendInfo {
+                first_offset,
+                last_offset: state.next_offset - 1,
+                log_append_time: log_append_time.unwrap_or(-1),
+                bytes: records.len(),
+                duplicate: false,
+            }))
         })
     }
 
     /// Appends batches that already carry their offsets (a follower copying its leader). The first
-    /// batch must start exactly at the log end offset and each must follow the previous one.
+    /// batch must start exactly at the log end offset and each must follow the previous one. The
+    /// producer state and epoch cache follow what the batches say.
     pub fn append_as_follower(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let batches = batch::split_record_set(records)?;
-        let mut state = self.state.lock();
-        let mut expected = state.next_offset;
-        for (header, _) in &batches {
-            if header.base_offset != expected {
-                return Err(LogError::NonContiguous {
-                    expected,
-                    got: header.base_offset,
-                });
+        let ops = self.ops();
+        let mut appended = 0usize;
+        let mut first_offset = -1;
+        self.run("appending to", |state| {
+            if appended == 0 {
+                let mut expected = state.next_offset;
+                for (header, _) in &batches {
+                    if header.base_offset != expected {
+                        return Err(LogError::NonContiguous {
+                            expected,
+                            got: header.base_offset,
+                        });
+                    }
+                    expected = header.next_offset();
+                }
             }
-            expected = header.next_offset();
-        }
-        let first_offset = state.next_offset;
-        for (header, range) in &batches {
-            state.append_batch(&self.dir, header, &[&records[range.clone()]], now_ms)?;
-        }
-        self.end_offset.store(state.next_offset, Ordering::Release);
-        Ok(AppendInfo {
-            first_offset,
-            last_offset: state.next_offset - 1,
-            log_append_time: -1,
-            bytes: records.len(),
+            for (header, range) in batches.iter().skip(appended) {
+                if header.base_offset != state.next_offset {
+                    return Err(LogError::NonContiguous {
+                        expected: state.next_offset,
+                        got: header.base_offset,
+                    });
+                }
+                if let Some(work) = state.work_before_append(header, now_ms) {
+                    return Ok(Step::Needs(work));
+                }
+                state.append_batch(ops, header, &[&records[range.clone()]])?;
+                state.producers.replay(header, now_ms);
+                state
+                    .epochs
+                    .assign(header.partition_leader_epoch, header.base_offset);
+                if appended == 0 {
+                    first_offset = header.base_offset;
+                }
+                appended += 1;
+            }
+            self.end_offset.store(state.next_offset, Ordering::Release);
+            Ok(Step::Done(AppendInfo {
+                first_offset,
+                last_offset: state.next_offset - 1,
+                log_append_time: -1,
+                bytes: records.len(),
+                duplicate: false,
+            }))
         })
     }
 
@@ -435,30 +617,37 @@ impl Log {
         upper_bound: i64,
         min_one: bool,
     ) -> Result<Option<SegmentRead>, LogError> {
-        let mut state = self.state.lock();
-        if offset < state.start_offset || offset > state.next_offset {
-            return Err(Self::out_of_range(&state, offset));
-        }
-        if offset >= upper_bound.min(state.next_offset) {
-            return Ok(None);
-        }
-        let config = Arc::clone(&state.config);
-        let from = state
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map_or(offset, |(b, _)| *b);
-        for (_, segment) in state.segments.range_mut(from..) {
-            if let Some(read) = segment.read(&config, offset, max_bytes, upper_bound, min_one)? {
-                return Ok(Some(read));
+        let ops = self.ops();
+        self.run("reading", |state| {
+            if offset < state.start_offset || offset > state.next_offset {
+                return Err(Self::out_of_range(state, offset));
             }
-        }
-        Ok(None)
+            if offset >= upper_bound.min(state.next_offset) {
+                return Ok(Step::Done(None));
+            }
+            let config = Arc::clone(&state.config);
+            let from = state
+                .segments
+                .range(..=offset)
+                .next_back()
+                .map_or(offset, |(b, _)| *b);
+            for (base, segment) in state.segments.range_mut(from..) {
+                if !segment.is_open() {
+                    return Ok(Step::Needs(Work::Open(*base)));
+                }
+                if let Some(read) =
+                    segment.read(ops, &config, offset, max_bytes, upper_bound, min_one)?
+                {
+                    return Ok(Step::Done(Some(read)));
+                }
+            }
+            Ok(Step::Done(None))
+        })
     }
 
     /// Visits every record from the log start on, in offset order. For the broker's own internal
     /// topics (cluster metadata, group offsets), which it writes uncompressed: a batch whose records
-    /// cannot be decoded is an error. Returns how many records were visited.
+    /// cannot be decoded is an error naming its offset. Returns how many records were visited.
     pub fn for_each_record(
         &self,
         mut visit: impl FnMut(batch::DecodedRecord) -> io::Result<()>,
@@ -469,23 +658,32 @@ impl Log {
         loop {
             let read = self
                 .read(offset, 1024 * 1024, i64::MAX, true)
-                .map_err(|e| io::Error::other(format!("reading {}: {e}", self.dir.display())))?;
+                .map_err(|e| io::Error::other(format!("reading {}: {e}", self.path.display())))?;
             let Some(read) = read else { return Ok(count) };
             let mut bytes = vec![0u8; read.region.len as usize];
             read.region
                 .file
-                .read_exact_at(&mut bytes, read.region.position)?;
+                .read_exact_at(&mut bytes, read.region.position)
+                .map_err(|e| self.observe_io("reading", e))?;
             let batches = batch::split_record_set(&bytes).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{}: {e}", self.dir.display()),
+                    format!(
+                        "{}: batch at offset {} or after: {e}",
+                        self.path.display(),
+                        read.first_offset
+                    ),
                 )
             })?;
-            for (_, range) in batches {
+            for (header, range) in batches {
                 let records = batch::decode_records(&bytes[range]).ok_or_else(|| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{}: undecodable batch", self.dir.display()),
+                        format!(
+                            "{}: undecodable batch at offset {}",
+                            self.path.display(),
+                            header.base_offset
+                        ),
                     )
                 })?;
                 for record in records.into_iter().filter(|r| r.offset >= offset) {
@@ -504,115 +702,231 @@ impl Log {
         timestamp: i64,
         upper_bound: i64,
     ) -> Result<Option<(i64, i64)>, LogError> {
-        let mut state = self.state.lock();
-        let config = Arc::clone(&state.config);
-        let start_offset = state.start_offset;
-        for segment in state.segments.values_mut() {
-            if segment.next_offset() <= start_offset {
-                continue;
+        let ops = self.ops();
+        self.run("searching", |state| {
+            let config = Arc::clone(&state.config);
+            let start_offset = state.start_offset;
+            for (base, segment) in state.segments.iter_mut() {
+                if segment.next_offset() <= start_offset || segment.is_empty() {
+                    continue;
+                }
+                if !segment.is_open() {
+                    return Ok(Step::Needs(Work::Open(*base)));
+                }
+                match segment.max_timestamp()? {
+                    Some((max, _)) if max >= timestamp => {}
+                    _ => continue,
+                }
+                let Some((header, bytes)) = segment.find_by_timestamp(ops, &config, timestamp)?
+                else {
+                    continue;
+                };
+                let found = match batch::records_by_offset(&bytes) {
+                    Some(records) => records
+                        .into_iter()
+                        .find(|(offset, ts)| *ts >= timestamp && *offset >= start_offset),
+                    None => Some((header.base_offset.max(start_offset), header.max_timestamp)),
+                };
+                return Ok(Step::Done(
+                    found.filter(|(offset, _)| *offset < upper_bound),
+                ));
             }
-            match segment.max_timestamp(&config)? {
-                Some((max, _)) if max >= timestamp => {}
-                _ => continue,
-            }
-            let Some((header, bytes)) = segment.find_by_timestamp(&config, timestamp)? else {
-                continue;
-            };
-            let found = match batch::records_by_offset(&bytes) {
-                Some(records) => records
-                    .into_iter()
-                    .find(|(offset, ts)| *ts >= timestamp && *offset >= start_offset),
-                None => Some((header.base_offset.max(start_offset), header.max_timestamp)),
-            };
-            return Ok(found.filter(|(offset, _)| *offset < upper_bound));
-        }
-        Ok(None)
+            Ok(Step::Done(None))
+        })
     }
 
     /// The record with the largest timestamp (the first such) below `upper_bound`: (offset, timestamp).
     pub fn max_timestamp(&self, upper_bound: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let mut state = self.state.lock();
-        let config = Arc::clone(&state.config);
-        let mut best: Option<(i64, i64, i64)> = None; // (timestamp, batch last offset, segment base)
-        for (base, segment) in state.segments.iter_mut() {
-            if let Some((ts, offset)) = segment.max_timestamp(&config)?
-                && best.is_none_or(|(best_ts, _, _)| ts > best_ts)
-            {
-                best = Some((ts, offset, *base));
+        let ops = self.ops();
+        self.run("searching", |state| {
+            let config = Arc::clone(&state.config);
+            let mut best: Option<(i64, i64, i64)> = None; // (timestamp, batch last offset, segment base)
+            for (base, segment) in state.segments.iter_mut() {
+                if segment.is_empty() {
+                    continue;
+                }
+                if !segment.is_open() {
+                    return Ok(Step::Needs(Work::Open(*base)));
+                }
+                if let Some((ts, offset)) = segment.max_timestamp()?
+                    && best.is_none_or(|(best_ts, _, _)| ts > best_ts)
+                {
+                    best = Some((ts, offset, *base));
+                }
             }
+            let Some((ts, offset, base)) = best else {
+                return Ok(Step::Done(None));
+            };
+            let Some(segment) = state.segments.get_mut(&base) else {
+                return Ok(Step::Done(None));
+            };
+            let exact = match segment.batch_at(ops, &config, offset)? {
+                Some((header, bytes)) => batch::records_by_offset(&bytes)
+                    .and_then(|records| records.into_iter().find(|(_, t)| *t == ts))
+                    .unwrap_or((header.base_offset, ts)),
+                None => (offset, ts),
+            };
+            Ok(Step::Done(
+                Some(exact).filter(|(offset, _)| *offset < upper_bound),
+            ))
+        })
+    }
+
+    /// The latest leader epoch that wrote to (or took over) this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.state.lock().epochs.latest().map(|e| e.epoch)
+    }
+
+    /// OffsetForLeaderEpoch: where `epoch` ends in this log (see
+    /// [`LeaderEpochCache::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let state = self.state.lock();
+        state.epochs.end_offset_for(epoch, state.next_offset)
+    }
+
+    /// A leader taking over with `epoch`: its epoch starts at the log end. Made durable before this
+    /// returns, as Kafka does when a replica becomes leader. Blocking.
+    pub fn assign_epoch_start(&self, epoch: i32) -> Result<(), LogError> {
+        if !self.dir.is_online() {
+            return Err(self.offline());
         }
-        let Some((ts, offset, base)) = best else {
-            return Ok(None);
+        let changed = {
+            let mut state = self.state.lock();
+            let end = state.next_offset;
+            state.epochs.assign(epoch, end)
         };
-        let Some(segment) = state.segments.get_mut(&base) else {
-            return Ok(None);
+        if changed {
+            offload(|| {
+                let _files = self.files_lock.lock();
+                self.write_epoch_checkpoint()
+            })
+            .map_err(|e| self.observe("recording the leader epoch of", LogError::Io(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `leader-epoch-checkpoint` if the cache changed since it was last written. Called under
+    /// `files_lock`.
+    fn write_epoch_checkpoint(&self) -> io::Result<()> {
+        let (version, text) = {
+            let state = self.state.lock();
+            match state.epochs.unwritten() {
+                Some(version) => (version, state.epochs.encode()),
+                None => return Ok(()),
+            }
         };
-        let exact = match segment.batch_at(&config, offset)? {
-            Some((header, bytes)) => batch::records_by_offset(&bytes)
-                .and_then(|records| records.into_iter().find(|(_, t)| *t == ts))
-                .unwrap_or((header.base_offset, ts)),
-            None => (offset, ts),
-        };
-        Ok(Some(exact).filter(|(offset, _)| *offset < upper_bound))
+        fileio::write_file_atomically(
+            self.ops(),
+            &self.path.join(leader_epoch::CHECKPOINT_FILE),
+            text.as_bytes(),
+        )?;
+        self.state.lock().epochs.written(version);
+        Ok(())
+    }
+
+    /// Forgets producers not heard from for `idle_ms` (`producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now_ms: i64, idle_ms: i64) {
+        self.state.lock().producers.expire(now_ms, idle_ms);
     }
 
     /// Removes every batch at or after the one holding `offset` (a follower cutting a divergent
-    /// tail). Returns the new log end offset.
+    /// tail), with the producer state and leader epochs of what was removed. Returns the new log end
+    /// offset. Slow: the files work happens under the state lock, which only this partition's
+    /// readers wait for.
     pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        if !self.dir.is_online() {
+            return Err(self.offline());
+        }
+        offload(|| self.truncate_to_now(offset))
+            .map_err(|e| self.observe("truncating", LogError::Io(e)))
+    }
+
+    fn truncate_to_now(&self, offset: i64) -> io::Result<i64> {
+        let _files = self.files_lock.lock();
+        let ops = self.ops();
         let mut state = self.state.lock();
         if offset >= state.next_offset {
             return Ok(state.next_offset);
         }
-        let config = Arc::clone(&state.config);
-        state.truncations += 1;
         let first_base = *state.segments.keys().next().unwrap_or(&0);
         if offset <= first_base {
             drop(state);
-            self.truncate_fully_and_start_at(offset.max(0))?;
+            self.truncate_fully_now(offset.max(0))?;
             return Ok(self.log_end_offset());
         }
+        state.truncations += 1;
+        let config = Arc::clone(&state.config);
         let doomed: Vec<i64> = state.segments.range(offset..).map(|(b, _)| *b).collect();
         for base in doomed {
             if let Some(segment) = state.segments.remove(&base) {
-                segment.delete()?;
+                segment.delete(ops)?;
             }
         }
-        let next = match state.segments.iter_mut().next_back() {
-            Some((_, last)) => {
-                last.reactivate(&config)?;
-                last.truncate_to(&config, offset)?
+        let next = match state.segments.values_mut().next_back() {
+            Some(last) => {
+                last.reactivate(ops, &config)?;
+                if !last.is_open() {
+                    last.open(ops, &config)?;
+                }
+                last.truncate_to(ops, &config, offset)?
             }
             None => offset,
         };
         state.next_offset = next;
         state.recovery_point = state.recovery_point.min(next);
         state.start_offset = state.start_offset.min(next);
+        state.dir_dirty = true;
+        state.epochs.truncate_from_end(next);
+        state.drop_snapshots_after(ops, &self.path, next)?;
+        state.load_producers(ops, &self.path, crate::clock::now_ms())?;
         self.publish_offsets(&state);
+        drop(state);
+        self.write_epoch_checkpoint()?;
         info!(topic = %self.topic, partition = self.partition, offset = next, "truncated log");
         Ok(next)
     }
 
     /// Drops every segment and starts an empty log at `offset`.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        if !self.dir.is_online() {
+            return Err(self.offline());
+        }
+        offload(|| {
+            let _files = self.files_lock.lock();
+            self.truncate_fully_now(offset)
+        })
+        .map_err(|e| self.observe("emptying", LogError::Io(e)))
+    }
+
+    /// Called under `files_lock`.
+    fn truncate_fully_now(&self, offset: i64) -> io::Result<()> {
+        let ops = self.ops();
         let mut state = self.state.lock();
         state.truncations += 1;
         let config = Arc::clone(&state.config);
         for (_, segment) in std::mem::take(&mut state.segments) {
-            segment.delete()?;
+            segment.delete(ops)?;
         }
-        let segment = Segment::create(&self.dir, offset, &config, 0)?;
+        let segment = Segment::create(ops, &self.path, offset, &config, crate::clock::now_ms())?;
         state.segments.insert(offset, segment);
         state.next_offset = offset;
         state.start_offset = offset;
         state.recovery_point = offset;
         state.dir_dirty = true;
+        state.epochs.clear();
+        state.producers = ProducerStateTable::default();
+        state.drop_snapshots_after(ops, &self.path, -1)?;
         self.publish_offsets(&state);
-        Ok(())
+        drop(state);
+        self.write_epoch_checkpoint()
     }
 
     /// Raises the log start offset (DeleteRecords, or retention) and deletes the segments that now
     /// lie wholly below it. Returns the log start offset in force.
     pub fn advance_log_start(&self, offset: i64) -> Result<i64, LogError> {
+        if !self.dir.is_online() {
+            return Err(self.offline());
+        }
         let doomed = {
             let mut state = self.state.lock();
             if offset > state.next_offset {
@@ -622,33 +936,77 @@ impl Log {
                 return Ok(state.start_offset);
             }
             state.start_offset = offset;
+            state.epochs.truncate_from_start(offset);
             self.publish_offsets(&state);
             state.take_segments_below(offset)
         };
-        for segment in doomed {
-            segment.delete()?;
+        if !doomed.is_empty() {
+            offload(|| self.delete_segments(doomed))
+                .map_err(|e| self.observe("deleting segments of", LogError::Io(e)))?;
         }
         Ok(offset)
     }
 
+    fn delete_segments(&self, doomed: Vec<Segment>) -> io::Result<()> {
+        let _files = self.files_lock.lock();
+        for segment in doomed {
+            segment.delete(self.ops())?;
+        }
+        self.state.lock().dir_dirty = true;
+        Ok(())
+    }
+
     /// Deletes whole old segments by `retention.ms` and `retention.bytes`, never at or above
-    /// `upper_bound`, and moves the log start offset past them.
+    /// `upper_bound`, and moves the log start offset past them. Blocking.
     pub fn apply_retention(
         &self,
         now_ms: i64,
         upper_bound: i64,
     ) -> Result<RetentionReport, LogError> {
+        if !self.dir.is_online() {
+            return Err(self.offline());
+        }
+        let _files = self.files_lock.lock();
+        let ops = self.ops();
+        // The newest timestamps of closed segments are read from their time indexes outside the
+        // state lock, once per segment.
+        let unknown: Vec<i64> = {
+            let state = self.state.lock();
+            if !state.config.delete_enabled || state.config.retention_ms < 0 {
+                Vec::new()
+            } else {
+                state
+                    .segments
+                    .values()
+                    .filter(|s| s.known_largest_timestamp().is_none() && !s.is_empty())
+                    .map(Segment::base_offset)
+                    .collect()
+            }
+        };
+        let mut found = Vec::with_capacity(unknown.len());
+        for base in unknown {
+            let ts = Segment::read_largest_timestamp(ops, &self.path, base)
+                .map_err(|e| self.observe("reading the time index of", LogError::Io(e)))?;
+            found.push((base, ts));
+        }
         let doomed = {
             let mut state = self.state.lock();
-            let mut infos = Vec::with_capacity(state.segments.len());
-            for segment in state.segments.values() {
-                infos.push(SegmentInfo {
+            for (base, ts) in found {
+                if let Some(segment) = state.segments.get_mut(&base) {
+                    segment.remember_largest_timestamp(ts);
+                }
+            }
+            let infos: Vec<SegmentInfo> = state
+                .segments
+                .values()
+                .map(|segment| SegmentInfo {
                     base_offset: segment.base_offset(),
                     next_offset: segment.next_offset(),
                     size: segment.size(),
-                    largest_timestamp: segment.largest_timestamp_for_retention()?,
-                });
-            }
+                    // Unknown only for a segment that appeared meanwhile: too new to expire.
+                    largest_timestamp: segment.known_largest_timestamp().unwrap_or(now_ms),
+                })
+                .collect();
             let policy = RetentionPolicy {
                 now_ms,
                 retention_ms: state.config.retention_ms,
@@ -665,14 +1023,19 @@ impl Log {
             info!(topic = %self.topic, partition = self.partition, segments = count, ?reason,
                 new_log_start_offset = new_start, "retention deleting segments");
             state.start_offset = state.start_offset.max(new_start);
+            let start = state.start_offset;
+            state.epochs.truncate_from_start(start);
             self.publish_offsets(&state);
+            state.dir_dirty = true;
             state.take_segments_below(new_start)
         };
         let mut report = RetentionReport::default();
         for segment in doomed {
             report.segments += 1;
             report.bytes += segment.size();
-            segment.delete()?;
+            segment
+                .delete(ops)
+                .map_err(|e| self.observe("deleting segments of", LogError::Io(e)))?;
         }
         Ok(report)
     }
@@ -685,13 +1048,21 @@ impl Log {
             .store(state.recovery_point, Ordering::Release);
     }
 
-    /// Fsyncs everything appended so far and moves the recovery point to the log end offset it saw.
-    /// Blocking: call from a blocking context. Returns the new recovery point.
+    /// Fsyncs everything appended so far (and the directory entries and leader epochs that go with
+    /// it), then moves the recovery point to the log end offset it saw. Blocking. A failed fsync
+    /// takes the log directory offline: after one, the kernel may have dropped the data it could
+    /// not write, so nothing written since the last good fsync can be acknowledged any more.
     pub fn flush(&self) -> io::Result<i64> {
-        let (files, target, dir_dirty, truncations) = {
+        if !self.dir.is_online() {
+            return Err(io::Error::other(self.offline().to_string()));
+        }
+        let (files, target, dir_dirty, parent_dirty, truncations) = {
             let mut state = self.state.lock();
             let target = state.next_offset;
-            if state.recovery_point >= target && !state.dir_dirty {
+            if state.recovery_point >= target
+                && !state.dir_dirty
+                && state.epochs.unwritten().is_none()
+            {
                 return Ok(state.recovery_point);
             }
             let recovery_point = state.recovery_point;
@@ -699,16 +1070,33 @@ impl Log {
                 .segments
                 .values()
                 .filter(|s| s.next_offset() > recovery_point || s.is_active())
-                .filter_map(Segment::open_log_file_handle)
+                .filter_map(Segment::open_log_file)
                 .collect();
             let dir_dirty = std::mem::take(&mut state.dir_dirty);
-            (files, target, dir_dirty, state.truncations)
+            let parent_dirty = std::mem::take(&mut state.parent_dirty);
+            (files, target, dir_dirty, parent_dirty, state.truncations)
         };
-        for file in &files {
-            file.sync_data()?;
+        let ops = self.ops();
+        for (file, path) in &files {
+            ops.sync(Target {
+                file,
+                path: path.as_path(),
+            })
+            .map_err(|e| self.observe_io("fsync of", fileio::fatal("fsync", &e)))?;
         }
         if dir_dirty {
-            sync_dir(&self.dir)?;
+            ops.sync_dir(&self.path)
+                .map_err(|e| self.observe_io("fsync of", fileio::fatal("fsync", &e)))?;
+        }
+        if parent_dirty && let Some(parent) = self.path.parent() {
+            ops.sync_dir(parent)
+                .map_err(|e| self.observe_io("fsync of", fileio::fatal("fsync", &e)))?;
+        }
+        {
+            // Epochs before the recovery point must be on disk: recovery only rescans after it.
+            let _files = self.files_lock.lock();
+            self.write_epoch_checkpoint()
+                .map_err(|e| self.observe_io("writing the leader epochs of", e))?;
         }
         self.flushes.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock();
@@ -739,101 +1127,135 @@ impl Log {
 
     /// Starts a new segment at the log end offset unless the active one is empty; returns the log
     /// end offset. Everything appended before now lies in sealed segments, which advancing the log
-    /// start offset past them can then delete.
-    pub fn roll(&self, now_ms: i64) -> io::Result<i64> {
-        let mut state = self.state.lock();
-        let next = state.next_offset;
-        if state
-            .segments
-            .values()
-            .next_back()
-            .is_some_and(|s| !s.is_empty())
-        {
-            state.roll(&self.dir, next, now_ms)?;
+    /// start offset past them can then delete. Blocking.
+    pub fn roll(&self) -> io::Result<i64> {
+        if !self.dir.is_online() {
+            return Err(io::Error::other(self.offline().to_string()));
         }
+        let _files = self.files_lock.lock();
+        let next = {
+            let state = self.state.lock();
+            if state
+                .segments
+                .values()
+                .next_back()
+                .is_some_and(Segment::is_empty)
+            {
+                return Ok(state.next_offset);
+            }
+            state.next_offset
+        };
+        self.roll_to(next)
+            .map_err(|e| self.observe_io("rolling", e))?;
         Ok(next)
     }
 
     /// Whether sealed segments hold data that is not yet fsynced (after a roll).
     pub fn has_unflushed_sealed_segments(&self) -> bool {
         let state = self.state.lock();
-        let active_base = state.segments.keys().next_back().copied();
-        state.recovery_point < active_base.unwrap_or(0)
+        state.recovery_point < state.active_base()
     }
 
-    /// Closes the files of segments untouched for `idle` whose data is already on disk.
+    /// Closes the files of segments untouched for `idle` whose data is already on disk. Blocking.
     pub fn close_idle_segments(&self, idle: Duration) {
-        let mut state = self.state.lock();
-        let recovery_point = state.recovery_point;
-        for segment in state.segments.values_mut() {
-            if segment.is_open()
-                && segment.last_used().elapsed() >= idle
-                && segment.next_offset() <= recovery_point
-            {
-                segment.close_files();
+        let _files = self.files_lock.lock();
+        let closing: Vec<ClosingFiles> = {
+            let mut state = self.state.lock();
+            let recovery_point = state.recovery_point;
+            state
+                .segments
+                .values_mut()
+                .filter(|s| {
+                    s.is_open()
+                        && s.last_used().elapsed() >= idle
+                        && s.next_offset() <= recovery_point
+                })
+                .filter_map(Segment::take_files)
+                .collect()
+        };
+        for files in closing {
+            if let Err(e) = files.close(self.ops()) {
+                let e = self.observe_io("closing", e);
+                warn!(dir = %self.path.display(), error = %e, "could not close segment files");
             }
         }
     }
 
-    /// Clean shutdown: fsync everything and trim the active segment's indexes.
+    /// Clean shutdown: fsync everything, snapshot the producer state at the log end, close every
+    /// file (trimming the active segment's indexes). Blocking.
     pub fn close(&self) -> io::Result<()> {
         self.flush()?;
-        let mut state = self.state.lock();
-        if let Some((_, active)) = state.segments.iter_mut().next_back() {
-            active.flush_indexes()?;
-            active.close_files();
+        let _files = self.files_lock.lock();
+        let (end, snapshot, closing) = {
+            let mut state = self.state.lock();
+            let closing: Vec<ClosingFiles> = state
+                .segments
+                .values_mut()
+                .filter_map(Segment::take_files)
+                .collect();
+            (state.next_offset, state.producers.encode(), closing)
+        };
+        if !self.state.lock().snapshots.contains(&end) {
+            self.write_snapshot(end, &snapshot, true);
+        }
+        for files in closing {
+            files
+                .close(self.ops())
+                .map_err(|e| self.observe_io("closing", e))?;
         }
         Ok(())
     }
 }
 
 impl LogState {
-    /// Appends one batch to the active segment, rolling first when it is due.
+    pub(super) fn active_base(&self) -> i64 {
+        self.segments.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// The slow work needed before `header` can be appended to the active segment, if any.
+    fn work_before_append(&self, header: &BatchHeader, now_ms: i64) -> Option<Work> {
+        let (base, active) = self.segments.iter().next_back()?;
+        if !active.is_open() {
+            return Some(Work::Open(*base));
+        }
+        if active.should_roll(
+            &self.config,
+            header.total_size(),
+            header.max_timestamp,
+            header.last_offset(),
+            now_ms,
+        ) {
+            return Some(Work::Roll(header.base_offset));
+        }
+        active
+            .growth_needed(&self.config)
+            .map(|growth| Work::Grow(*base, growth))
+    }
+
+    /// Appends one batch to the active segment, which [`Self::work_before_append`] made ready.
     fn append_batch(
         &mut self,
-        dir: &Path,
+        ops: &dyn FileOps,
         header: &BatchHeader,
         parts: &[&[u8]],
-        now_ms: i64,
     ) -> Result<(), LogError> {
         let config = Arc::clone(&self.config);
-        let size = header.total_size();
-        let must_roll = match self.segments.values().next_back() {
-            Some(active) => active.should_roll(
-                &config,
-                size,
-                header.max_timestamp,
-                header.last_offset(),
-                now_ms,
-            ),
-            None => true,
-        };
-        if must_roll {
-            self.roll(dir, header.base_offset, now_ms)?;
-        }
         let Some((_, active)) = self.segments.iter_mut().next_back() else {
             return Err(LogError::Io(io::Error::other("log has no active segment")));
         };
-        active.append(&config, header, parts)?;
+        assert!(active.is_active(), "appending to a sealed segment");
+        assert_eq!(
+            header.base_offset, self.next_offset,
+            "batches must continue the log"
+        );
+        active.append(ops, &config, header, parts)?;
         self.next_offset = header.next_offset();
-        Ok(())
-    }
-
-    /// Seals the active segment and starts a new one at `base_offset`.
-    fn roll(&mut self, dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<()> {
-        let config = Arc::clone(&self.config);
-        if let Some((_, active)) = self.segments.iter_mut().next_back() {
-            active.seal(&config)?;
-        }
-        let segment = Segment::create(dir, base_offset, &self.config, now_ms)?;
-        self.segments.insert(base_offset, segment);
-        self.dir_dirty = true;
         Ok(())
     }
 
     /// Removes, and returns for deletion, the sealed segments that end at or below `offset`.
     fn take_segments_below(&mut self, offset: i64) -> Vec<Segment> {
-        let active_base = self.segments.keys().next_back().copied().unwrap_or(0);
+        let active_base = self.active_base();
         let doomed: Vec<i64> = self
             .segments
             .iter()
@@ -845,4 +1267,109 @@ impl LogState {
             .filter_map(|b| self.segments.remove(b))
             .collect()
     }
+
+    /// Removes producer snapshots taken after `offset` (they describe data no longer in the log).
+    pub(super) fn drop_snapshots_after(
+        &mut self,
+        ops: &dyn FileOps,
+        dir: &Path,
+        offset: i64,
+    ) -> io::Result<()> {
+        let doomed: Vec<i64> = self.snapshots.range(offset + 1..).copied().collect();
+        for o in doomed {
+            ops.remove_file(&dir.join(snapshot_file_name(o)))?;
+            self.snapshots.remove(&o);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the producer state: the newest readable snapshot at or below the log end, then
+    /// every batch header after it. Blocking; opens (and closes again) the segments it reads.
+    pub(super) fn load_producers(
+        &mut self,
+        ops: &dyn FileOps,
+        dir: &Path,
+        now_ms: i64,
+    ) -> io::Result<()> {
+        let mut table = ProducerStateTable::default();
+        let mut from = self.start_offset;
+        for offset in self.snapshots.range(..=self.next_offset).rev() {
+            let path = dir.join(snapshot_file_name(*offset));
+            let loaded = fileio::read_small_file(ops, &path, 1 << 30).and_then(|bytes| {
+                let bytes = bytes.unwrap_or_default();
+                ProducerStateTable::decode(&bytes)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            });
+            match loaded {
+                Ok(t) => {
+                    table = t;
+                    from = from.max(*offset);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    warn!(file = %path.display(), error = %e, "ignoring an unreadable producer snapshot");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if from < self.next_offset {
+            self.for_each_header_from(ops, from, |header| {
+                if header.next_offset() > from {
+                    table.replay(header, now_ms);
+                }
+            })?;
+        }
+        self.producers = table;
+        Ok(())
+    }
+
+    /// Visits the header of every batch ending at or after `from`, opening closed segments in place
+    /// (and closing them again). Blocking: for loading and truncation only.
+    pub(super) fn for_each_header_from(
+        &mut self,
+        ops: &dyn FileOps,
+        from: i64,
+        mut visit: impl FnMut(&BatchHeader),
+    ) -> io::Result<()> {
+        let config = Arc::clone(&self.config);
+        let first = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(from, |(b, _)| *b);
+        let bases: Vec<i64> = self.segments.range(first..).map(|(b, _)| *b).collect();
+        for base in bases {
+            let Some(segment) = self.segments.get_mut(&base) else {
+                continue;
+            };
+            if segment.is_empty() {
+                continue;
+            }
+            let was_open = segment.is_open();
+            if !was_open {
+                segment.open(ops, &config)?;
+            }
+            segment.for_each_header(ops, &config, from, &mut visit)?;
+            if !was_open && let Some(files) = segment.take_files() {
+                files.close(ops)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The producer snapshots in a partition directory, by offset.
+pub(super) fn snapshot_offsets(dir: &Path) -> io::Result<BTreeSet<i64>> {
+    let mut offsets = BTreeSet::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(offset) = entry
+            .file_name()
+            .to_str()
+            .and_then(producer_state::parse_snapshot_file_name)
+        {
+            offsets.insert(offset);
+        }
+    }
+    Ok(offsets)
 }

@@ -6,10 +6,9 @@
 //! batch that fails; everything before that byte is good. The caller decides what to do with the
 //! rest: recovery cuts it off, an index rebuild of a flushed segment only reports it.
 
-use std::fs::File;
 use std::io;
 
-use memmap2::MmapOptions;
+use super::io::{FileOps, Target};
 
 use crate::record::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 
@@ -26,34 +25,41 @@ pub struct ScanReport {
     pub stopped_early: Option<String>,
 }
 
-/// Scans `file` (a segment starting at `base_offset`), calling `visit` with each valid batch and its
-/// position.
+/// How much of a segment a scan reads per system call (more when one batch is larger).
+const SCAN_CHUNK: usize = 1024 * 1024;
+
+/// Scans the first `len` bytes of `file` (a segment starting at `base_offset`), calling `visit`
+/// with each valid batch and its position.
 pub fn scan(
-    file: &File,
+    ops: &dyn FileOps,
+    file: Target<'_>,
+    len: u64,
     base_offset: i64,
     verify_crc: bool,
     mut visit: impl FnMut(&BatchHeader, u64),
 ) -> io::Result<ScanReport> {
-    let len = file.metadata()?.len();
     let mut report = ScanReport {
         valid_bytes: 0,
         batches: 0,
         next_offset: None,
         stopped_early: None,
     };
-    if len == 0 {
-        return Ok(report);
-    }
-    // SAFETY: segment files are private to this process and not truncated while the map lives.
-    let map = unsafe { MmapOptions::new().populate().map(file)? };
-    let data: &[u8] = &map;
-    let mut pos = 0usize;
+    let mut window = Window::default();
+    let mut pos = 0u64;
     let mut expected_min_offset = base_offset;
-    while pos < data.len() {
+    while pos < len {
+        // The header first, then the whole batch it declares (never more than the file holds).
+        let header_len = (len - pos).min(HEADER_LEN as u64) as usize;
+        let head = window.get(ops, file, len, pos, header_len)?;
+        let declared = match BatchHeader::parse(head) {
+            Ok(h) => h.total_size().min((len - pos) as usize),
+            Err(_) => head.len(),
+        };
+        let data = window.get(ops, file, len, pos, declared)?;
         match check_batch_at(data, pos, base_offset, expected_min_offset, verify_crc) {
             Ok(header) => {
-                visit(&header, pos as u64);
-                pos += header.total_size();
+                visit(&header, pos);
+                pos += header.total_size() as u64;
                 expected_min_offset = header.next_offset();
                 report.batches += 1;
                 report.next_offset = Some(header.next_offset());
@@ -64,18 +70,47 @@ pub fn scan(
             }
         }
     }
-    report.valid_bytes = pos as u64;
+    report.valid_bytes = pos;
     Ok(report)
 }
 
+/// A read-ahead window over a file.
+#[derive(Default)]
+struct Window {
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl Window {
+    /// The `n` bytes at `pos` (`pos + n <= len`), reading a chunk when they are not buffered.
+    fn get(
+        &mut self,
+        ops: &dyn FileOps,
+        file: Target<'_>,
+        len: u64,
+        pos: u64,
+        n: usize,
+    ) -> io::Result<&[u8]> {
+        debug_assert!(pos + n as u64 <= len);
+        let end = self.start + self.buf.len() as u64;
+        if pos < self.start || pos + n as u64 > end {
+            let want = n.max(SCAN_CHUNK).min((len - pos) as usize);
+            self.buf.resize(want, 0);
+            ops.read_at(file, &mut self.buf, pos)?;
+            self.start = pos;
+        }
+        let at = (pos - self.start) as usize;
+        Ok(&self.buf[at..at + n])
+    }
+}
+
 fn check_batch_at(
-    data: &[u8],
-    pos: usize,
+    rest: &[u8],
+    pos: u64,
     base_offset: i64,
     min_offset: i64,
     verify_crc: bool,
 ) -> Result<BatchHeader, String> {
-    let rest = &data[pos..];
     if rest.len() < HEADER_LEN {
         return Err(format!(
             "{} bytes at position {pos} are less than a batch header",
@@ -107,24 +142,44 @@ fn check_batch_at(
         batch::validate(&rest[..size]).map_err(|e| format!("at position {pos}: {e}"))?;
     }
     debug_assert!(size >= LOG_OVERHEAD);
+    debug_assert!(size <= rest.len());
     Ok(header)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::io::SystemFileOps;
     use super::*;
     use crate::record::batch::testing::batch;
     use std::io::Write;
 
-    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {
+    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, std::fs::File) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.log");
         std::fs::File::create(&path)
             .unwrap()
             .write_all(bytes)
             .unwrap();
-        let file = File::open(&path).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
         (dir, file)
+    }
+
+    fn scan_file(
+        f: &std::fs::File,
+        base: i64,
+        crc: bool,
+        visit: impl FnMut(&BatchHeader, u64),
+    ) -> io::Result<ScanReport> {
+        let path = std::path::Path::new("s.log");
+        let len = f.metadata().unwrap().len();
+        scan(
+            &SystemFileOps,
+            Target { file: f, path },
+            len,
+            base,
+            crc,
+            visit,
+        )
     }
 
     #[test]
@@ -136,7 +191,7 @@ mod tests {
         bytes.extend_from_slice(&batch(13, 1, &[b"d"])[..20]);
         let (_d, f) = file_with(&bytes);
         let mut seen = vec![];
-        let r = scan(&f, 10, true, |h, p| seen.push((h.base_offset, p))).unwrap();
+        let r = scan_file(&f, 10, true, |h, p| seen.push((h.base_offset, p))).unwrap();
         assert_eq!(seen, vec![(10, 0), (12, first)]);
         assert_eq!(r.valid_bytes, whole as u64);
         assert_eq!(r.next_offset, Some(13));
@@ -146,10 +201,10 @@ mod tests {
         let last = corrupt.len() - 1;
         corrupt[last] ^= 0xff;
         let (_d, f) = file_with(&corrupt);
-        let r = scan(&f, 10, true, |_, _| {}).unwrap();
+        let r = scan_file(&f, 10, true, |_, _| {}).unwrap();
         assert_eq!(r.valid_bytes, first);
         // Without CRC checks the same file reads as whole.
-        let r = scan(&f, 10, false, |_, _| {}).unwrap();
+        let r = scan_file(&f, 10, false, |_, _| {}).unwrap();
         assert_eq!(r.valid_bytes, whole as u64);
     }
 
@@ -158,7 +213,7 @@ mod tests {
         let mut bytes = batch(5, 1, &[b"a", b"b"]);
         bytes.extend_from_slice(&batch(6, 1, &[b"c"]));
         let (_d, f) = file_with(&bytes);
-        let r = scan(&f, 5, true, |_, _| {}).unwrap();
+        let r = scan_file(&f, 5, true, |_, _| {}).unwrap();
         assert_eq!(r.batches, 1);
         assert_eq!(r.next_offset, Some(7));
     }

@@ -2,17 +2,18 @@
 //!
 //! File names are the segment's base offset (the first offset it may hold) as 20 zero-padded digits.
 //! The `.log` file holds record batches back to back, exactly as they were appended. Only the last
-//! ("active") segment of a log takes appends; its index files are preallocated and mapped writable.
-//! Older segments are sealed: indexes trimmed and read-only.
+//! ("active") segment of a log takes appends; its indexes are mapped writable and grow as they
+//! fill. Older segments are sealed: indexes trimmed to their entries and read-only.
 //!
-//! Files are opened lazily, on the first read or append, and sealed segments can be closed again
-//! when idle, so a broker with many partitions holds handles only for the segments in use. Opening
-//! checks the index files against the log and rebuilds them from the log when they are missing or
-//! do not fit.
+//! A segment's files are opened lazily and closed again when idle, so a broker with many partitions
+//! holds descriptors only for segments in use, and only one each: the `.log` file (the indexes are
+//! memory-mapped and their descriptors closed). Opening is the slow part (it checks the indexes
+//! against the log and rebuilds them when they are missing or do not fit), so the log does it on a
+//! detached copy ([`Segment::detached`], [`Segment::open`]) outside its lock; every other method
+//! here expects the files open and says so with an error if they are not.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, IoSlice};
-use std::os::unix::fs::FileExt;
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +21,8 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::config::LogConfig;
+use super::index_file::{self, Growth};
+use super::io::{FileOps, OpenMode, Target};
 use super::offset_index::OffsetIndex;
 use super::recovery::{self, ScanReport};
 use super::time_index::TimeIndex;
@@ -33,8 +36,42 @@ pub fn file_name(base_offset: i64, suffix: &str) -> String {
 
 struct SegmentFiles {
     log: Arc<File>,
+    log_path: PathBuf,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+}
+
+impl SegmentFiles {
+    fn target(&self) -> Target<'_> {
+        Target {
+            file: &self.log,
+            path: &self.log_path,
+        }
+    }
+}
+
+/// Files taken out of a segment to be closed outside the log's lock ([`ClosingFiles::close`]).
+pub struct ClosingFiles(SegmentFiles);
+
+impl ClosingFiles {
+    /// Trims the indexes to their entries and lets go of everything. Regions already handed out
+    /// stay readable.
+    pub fn close(mut self, ops: &dyn FileOps) -> io::Result<()> {
+        let files = &mut self.0;
+        for (path, len) in [
+            (
+                files.offset_index.path().to_path_buf(),
+                files.offset_index.seal(),
+            ),
+            (
+                files.time_index.path().to_path_buf(),
+                files.time_index.seal(),
+            ),
+        ] {
+            index_file::trim(ops, &path, len)?;
+        }
+        Ok(())
+    }
 }
 
 /// What a read found in one segment.
@@ -47,9 +84,20 @@ pub struct SegmentRead {
     pub next_offset: i64,
 }
 
+/// An index trim to make once a segment is sealed: cut the file at `path` to `len` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trim {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+fn closed() -> io::Error {
+    io::Error::other("segment files are not open (the log opens them before use)")
+}
+
 pub struct Segment {
     base_offset: i64,
-    dir: PathBuf,
+    dir: Arc<Path>,
     /// Bytes of whole batches in the `.log` file.
     size: u64,
     /// The offset after the last batch (the base offset when empty).
@@ -68,49 +116,60 @@ pub struct Segment {
     /// Where the previous read ended, so a consumer reading on needs no index lookup.
     read_hint: Option<(i64, u64)>,
     last_used: Instant,
+    /// When growing an index last failed (a full disk): growth is retried only a while later.
+    growth_failed_at: Option<Instant>,
 }
 
 impl Segment {
-    /// Creates a new, empty active segment.
+    /// Creates a new, empty active segment with its files open. On failure nothing is left behind.
     pub fn create(
-        dir: &Path,
+        ops: &dyn FileOps,
+        dir: &Arc<Path>,
         base_offset: i64,
         config: &LogConfig,
         now_ms: i64,
     ) -> io::Result<Self> {
-        let log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.join(file_name(base_offset, ".log")))?;
-        let files = SegmentFiles {
-            log: Arc::new(log),
-            offset_index: OffsetIndex::create(
-                &dir.join(file_name(base_offset, ".index")),
-                base_offset,
-                config.segment_index_bytes,
-            )?,
-            time_index: TimeIndex::create(
-                &dir.join(file_name(base_offset, ".timeindex")),
-                base_offset,
-                config.segment_index_bytes,
-            )?,
-        };
-        Ok(Segment {
-            files: Some(files),
-            ..Self::unopened(dir, base_offset, 0, base_offset, true, now_ms)
-        })
+        let mut segment = Self::unopened(dir, base_offset, 0, base_offset, true, now_ms);
+        let created = (|| {
+            let log_path = segment.path(".log");
+            let log = ops.open(&log_path, OpenMode::Create)?;
+            Ok(SegmentFiles {
+                log: Arc::new(log),
+                log_path,
+                offset_index: OffsetIndex::create(
+                    ops,
+                    &segment.path(".index"),
+                    base_offset,
+                    config.segment_index_bytes,
+                )?,
+                time_index: TimeIndex::create(
+                    ops,
+                    &segment.path(".timeindex"),
+                    base_offset,
+                    config.segment_index_bytes,
+                )?,
+            })
+        })();
+        match created {
+            Ok(files) => {
+                segment.files = Some(files);
+                Ok(segment)
+            }
+            Err(e) => {
+                segment.remove_files(ops);
+                Err(e)
+            }
+        }
     }
 
     /// A segment found on disk, with nothing opened yet. `next_offset` is a placeholder until the
     /// log sets it or [`Segment::load_tail`] / [`Segment::recover`] finds it.
-    pub fn found(dir: &Path, base_offset: i64, size: u64, now_ms: i64) -> Self {
+    pub fn found(dir: &Arc<Path>, base_offset: i64, size: u64, now_ms: i64) -> Self {
         Self::unopened(dir, base_offset, size, base_offset, false, now_ms)
     }
 
     fn unopened(
-        dir: &Path,
+        dir: &Arc<Path>,
         base_offset: i64,
         size: u64,
         next_offset: i64,
@@ -119,7 +178,7 @@ impl Segment {
     ) -> Self {
         Segment {
             base_offset,
-            dir: dir.to_path_buf(),
+            dir: Arc::clone(dir),
             size,
             next_offset,
             active,
@@ -131,7 +190,41 @@ impl Segment {
             created_ms: now_ms,
             read_hint: None,
             last_used: Instant::now(),
+            growth_failed_at: None,
         }
+    }
+
+    /// A copy of everything but the files, to open outside the log's lock.
+    pub fn detached(&self) -> Segment {
+        Segment {
+            files: None,
+            read_hint: None,
+            ..Self::unopened(
+                &self.dir,
+                self.base_offset,
+                self.size,
+                self.next_offset,
+                self.active,
+                self.created_ms,
+            )
+        }
+        .with_tail_of(self)
+    }
+
+    fn with_tail_of(mut self, other: &Segment) -> Segment {
+        self.bytes_since_index_entry = other.bytes_since_index_entry;
+        self.max_timestamp = other.max_timestamp;
+        self.offset_of_max_timestamp = other.offset_of_max_timestamp;
+        self.first_batch_timestamp = other.first_batch_timestamp;
+        self
+    }
+
+    /// Whether `opened` (a detached copy, opened since) still describes this segment, so it can
+    /// take this one's place.
+    pub fn same_extent(&self, opened: &Segment) -> bool {
+        self.base_offset == opened.base_offset
+            && self.active == opened.active
+            && self.files.is_none()
     }
 
     pub fn base_offset(&self) -> i64 {
@@ -154,11 +247,15 @@ impl Segment {
         self.active
     }
 
+    pub fn is_open(&self) -> bool {
+        self.files.is_some()
+    }
+
     pub fn last_used(&self) -> Instant {
         self.last_used
     }
 
-    fn path(&self, suffix: &str) -> PathBuf {
+    pub fn path(&self, suffix: &str) -> PathBuf {
         self.dir.join(file_name(self.base_offset, suffix))
     }
 
@@ -167,40 +264,37 @@ impl Segment {
         self.next_offset = next_offset;
     }
 
-    fn open_log_file(&self) -> io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(self.path(".log"))
-    }
-
-    /// Opens the files if they are closed, checking the indexes and rebuilding them if needed.
-    fn files(&mut self, config: &LogConfig) -> io::Result<&mut SegmentFiles> {
+    fn files(&mut self) -> io::Result<&mut SegmentFiles> {
         self.last_used = Instant::now();
-        if self.files.is_none() {
-            let log = Arc::new(self.open_log_file()?);
-            let opened = match self.open_sealed_indexes() {
-                Ok(indexes) => {
-                    let (offset_index, time_index) = indexes;
-                    self.adopt_indexes(log, offset_index, time_index, config)?
-                }
-                Err(reason) => {
-                    info!(segment = %self.path(".log").display(), %reason, "rebuilding indexes");
-                    self.rebuild(log, config, false)?.0
-                }
-            };
-            self.files = Some(opened);
-        }
-        Ok(self
-            .files
-            .as_mut()
-            .expect("segment files were opened above"))
+        self.files.as_mut().ok_or_else(closed)
     }
 
-    fn open_sealed_indexes(&self) -> Result<(OffsetIndex, TimeIndex), String> {
-        let offset_index = OffsetIndex::open_sealed(&self.path(".index"), self.base_offset)
+    /// Opens the files, checking the indexes and rebuilding them if needed. Slow: call on a
+    /// [`Segment::detached`] copy, outside the log's lock.
+    pub fn open(&mut self, ops: &dyn FileOps, config: &LogConfig) -> io::Result<()> {
+        if self.files.is_some() {
+            return Ok(());
+        }
+        let log_path = self.path(".log");
+        let log = Arc::new(ops.open(&log_path, OpenMode::ReadWrite)?);
+        let opened = match self.open_sealed_indexes(ops) {
+            Ok((offset_index, time_index)) => {
+                self.adopt_indexes(ops, log, log_path, offset_index, time_index, config)?
+            }
+            Err(reason) => {
+                info!(segment = %log_path.display(), %reason, "rebuilding indexes");
+                self.rebuild(ops, log, log_path, config, false)?.0
+            }
+        };
+        self.files = Some(opened);
+        self.last_used = Instant::now();
+        Ok(())
+    }
+
+    fn open_sealed_indexes(&self, ops: &dyn FileOps) -> Result<(OffsetIndex, TimeIndex), String> {
+        let offset_index = OffsetIndex::open_sealed(ops, &self.path(".index"), self.base_offset)
             .map_err(|e| format!("offset index: {e}"))?;
-        let time_index = TimeIndex::open_sealed(&self.path(".timeindex"), self.base_offset)
+        let time_index = TimeIndex::open_sealed(ops, &self.path(".timeindex"), self.base_offset)
             .map_err(|e| format!("time index: {e}"))?;
         let next = if self.active || self.next_offset == self.base_offset {
             i64::MAX
@@ -220,7 +314,9 @@ impl Segment {
     /// timestamp, and, for the active segment, reopens them writable.
     fn adopt_indexes(
         &mut self,
+        ops: &dyn FileOps,
         log: Arc<File>,
+        log_path: PathBuf,
         offset_index: OffsetIndex,
         time_index: TimeIndex,
         config: &LogConfig,
@@ -233,19 +329,25 @@ impl Segment {
             self.max_timestamp = last.timestamp;
             self.offset_of_max_timestamp = last.offset;
         }
+        let target = Target {
+            file: &log,
+            path: &log_path,
+        };
         if self.size >= HEADER_LEN as u64 {
-            self.first_batch_timestamp = read_header(&log, 0, self.size)?.map(|h| h.max_timestamp);
+            self.first_batch_timestamp =
+                read_header(ops, target, 0, self.size)?.map(|h| h.max_timestamp);
         }
         let (offset_index, time_index) = if self.active {
             (
-                offset_index.reopen_writable(config.segment_index_bytes)?,
-                time_index.reopen_writable(config.segment_index_bytes)?,
+                offset_index.reopen_writable(ops, config.segment_index_bytes)?,
+                time_index.reopen_writable(ops, config.segment_index_bytes)?,
             )
         } else {
             (offset_index, time_index)
         };
         Ok(SegmentFiles {
             log,
+            log_path,
             offset_index,
             time_index,
         })
@@ -253,47 +355,71 @@ impl Segment {
 
     /// Scans the whole log file, writing fresh indexes. With `verify_crc` (recovery) the file is cut
     /// at the first bad batch; without it (an index rebuild) a bad batch only ends the indexing.
-    fn rebuild(
+    /// `visit` sees every valid batch.
+    fn rebuild_visiting(
         &mut self,
+        ops: &dyn FileOps,
         log: Arc<File>,
+        log_path: PathBuf,
         config: &LogConfig,
         verify_crc: bool,
+        mut visit: impl FnMut(&BatchHeader),
     ) -> io::Result<(SegmentFiles, ScanReport)> {
         let mut offset_index = OffsetIndex::create(
+            ops,
             &self.path(".index"),
             self.base_offset,
             config.segment_index_bytes,
         )?;
         let mut time_index = TimeIndex::create(
+            ops,
             &self.path(".timeindex"),
             self.base_offset,
             config.segment_index_bytes,
         )?;
-        self.bytes_since_index_entry = 0;
-        self.max_timestamp = -1;
-        self.offset_of_max_timestamp = -1;
-        self.first_batch_timestamp = None;
         let mut tracker = IndexTracker::default();
-        let report = recovery::scan(&log, self.base_offset, verify_crc, |header, position| {
-            tracker.add(header, position, config, &mut offset_index, &mut time_index);
-        })?;
+        let target = Target {
+            file: &log,
+            path: &log_path,
+        };
+        let file_len = log.metadata()?.len();
+        let report = recovery::scan(
+            ops,
+            target,
+            file_len,
+            self.base_offset,
+            verify_crc,
+            |header, position| {
+                // Outside the log's lock: indexes grow inline (a failure only skips entries).
+                for growth in [offset_index.growth_needed(), time_index.growth_needed()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if growth.apply(ops).is_ok() {
+                        offset_index.grown(&growth);
+                        time_index.grown(&growth);
+                    }
+                }
+                tracker.add(header, position, config, &mut offset_index, &mut time_index);
+                visit(header);
+            },
+        )?;
         self.bytes_since_index_entry = tracker.bytes_since_index_entry;
         self.max_timestamp = tracker.max_timestamp;
         self.offset_of_max_timestamp = tracker.offset_of_max_timestamp;
         self.first_batch_timestamp = tracker.first_batch_timestamp;
-        let file_len = log.metadata()?.len();
         if let Some(reason) = &report.stopped_early {
             if verify_crc {
                 warn!(
-                    segment = %self.path(".log").display(),
+                    segment = %log_path.display(),
                     kept_bytes = report.valid_bytes,
                     cut_bytes = file_len - report.valid_bytes,
                     %reason,
                     "recovery truncated a torn or corrupt tail"
                 );
-                log.set_len(report.valid_bytes)?;
+                ops.set_len(target, report.valid_bytes)?;
             } else {
-                warn!(segment = %self.path(".log").display(), %reason, "index rebuild stopped early");
+                warn!(segment = %log_path.display(), %reason, "index rebuild stopped early");
             }
         }
         self.size = if verify_crc {
@@ -308,14 +434,15 @@ impl Segment {
         }
         if !self.active {
             if self.offset_of_max_timestamp >= 0 {
-                time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
+                time_index.append_final(self.max_timestamp, self.offset_of_max_timestamp);
             }
-            offset_index.seal()?;
-            time_index.seal()?;
+            index_file::trim(ops, &self.path(".index"), offset_index.seal())?;
+            index_file::trim(ops, &self.path(".timeindex"), time_index.seal())?;
         }
         Ok((
             SegmentFiles {
                 log,
+                log_path,
                 offset_index,
                 time_index,
             },
@@ -323,13 +450,30 @@ impl Segment {
         ))
     }
 
+    fn rebuild(
+        &mut self,
+        ops: &dyn FileOps,
+        log: Arc<File>,
+        log_path: PathBuf,
+        config: &LogConfig,
+        verify_crc: bool,
+    ) -> io::Result<(SegmentFiles, ScanReport)> {
+        self.rebuild_visiting(ops, log, log_path, config, verify_crc, |_| {})
+    }
+
     /// Recovery after an unclean stop: checks every batch's CRC, cuts the file at the first bad
-    /// byte and rebuilds the indexes. Returns the bytes cut off.
-    pub fn recover(&mut self, config: &LogConfig) -> io::Result<u64> {
+    /// byte and rebuilds the indexes; `visit` sees every batch kept. Returns the bytes cut off.
+    pub fn recover(
+        &mut self,
+        ops: &dyn FileOps,
+        config: &LogConfig,
+        visit: impl FnMut(&BatchHeader),
+    ) -> io::Result<u64> {
         self.files = None;
-        let log = Arc::new(self.open_log_file()?);
+        let log_path = self.path(".log");
+        let log = Arc::new(ops.open(&log_path, OpenMode::ReadWrite)?);
         let len_before = log.metadata()?.len();
-        let (files, report) = self.rebuild(log, config, true)?;
+        let (files, report) = self.rebuild_visiting(ops, log, log_path, config, true, visit)?;
         self.files = Some(files);
         if report.batches == 0 {
             self.next_offset = self.base_offset;
@@ -341,20 +485,19 @@ impl Segment {
     /// Opens the active segment after a clean stop and finds its end: scans from the last index
     /// entry to the end of the file. A torn tail found there (which a clean stop should not leave) is
     /// cut off with a warning.
-    pub fn load_tail(&mut self, config: &LogConfig) -> io::Result<()> {
+    pub fn load_tail(&mut self, ops: &dyn FileOps, config: &LogConfig) -> io::Result<()> {
         self.active = true;
-        self.size = self.path_len(".log")?;
-        self.files(config)?;
-        let start = self
-            .files
-            .as_ref()
-            .and_then(|f| f.offset_index.last_entry())
+        self.size = std::fs::metadata(self.path(".log"))?.len();
+        self.open(ops, config)?;
+        let files = self.files.as_ref().ok_or_else(closed)?;
+        let start = files
+            .offset_index
+            .last_entry()
             .map_or(0, |e| u64::from(e.position));
         let mut position = start;
         let mut next = None;
         while position < self.size {
-            let log = &self.files.as_ref().expect("opened above").log;
-            match read_header(log, position, self.size)? {
+            match read_header(ops, files.target(), position, self.size)? {
                 Some(h) => {
                     if h.max_timestamp > self.max_timestamp {
                         self.max_timestamp = h.max_timestamp;
@@ -367,22 +510,14 @@ impl Segment {
             }
         }
         if position < self.size {
-            warn!(segment = %self.path(".log").display(), cut_bytes = self.size - position,
+            warn!(segment = %files.log_path.display(), cut_bytes = self.size - position,
                 "active segment had a partial batch after a clean stop; cutting it");
-            self.files
-                .as_ref()
-                .expect("opened above")
-                .log
-                .set_len(position)?;
+            ops.set_len(files.target(), position)?;
             self.size = position;
         }
         self.bytes_since_index_entry = (self.size - start) as usize;
         self.next_offset = next.unwrap_or(self.base_offset);
         Ok(())
-    }
-
-    fn path_len(&self, suffix: &str) -> io::Result<u64> {
-        Ok(std::fs::metadata(self.path(suffix))?.len())
     }
 
     /// Whether appending a batch of `batch_size` bytes, max timestamp `max_timestamp` and last
@@ -413,30 +548,69 @@ impl Segment {
             || last_offset - self.base_offset > i64::from(i32::MAX)
     }
 
+    /// The index growth to make (outside the log's lock) before the next batch is appended, if the
+    /// batch will be indexed and there is no room yet. After a failed growth, none is asked for a
+    /// second while: the batch then simply goes unindexed.
+    pub fn growth_needed(&self, config: &LogConfig) -> Option<Growth> {
+        if self.bytes_since_index_entry <= config.index_interval_bytes {
+            return None;
+        }
+        if self
+            .growth_failed_at
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
+        {
+            return None;
+        }
+        let files = self.files.as_ref()?;
+        files
+            .offset_index
+            .growth_needed()
+            .or_else(|| files.time_index.growth_needed())
+    }
+
+    /// Records a growth attempt for this segment's indexes.
+    pub fn grown(&mut self, growth: &Growth, ok: bool) {
+        if !ok {
+            self.growth_failed_at = Some(Instant::now());
+            return;
+        }
+        if let Some(files) = self.files.as_mut() {
+            files.offset_index.grown(growth);
+            files.time_index.grown(growth);
+        }
+    }
+
     /// Appends one batch: `parts` are its bytes (a patched header, then the rest), `header` its
-    /// header as written.
+    /// header as written. A failed write is cut back off so no partial batch remains; if even that
+    /// fails the error is fatal for the directory.
     pub fn append(
         &mut self,
+        ops: &dyn FileOps,
         config: &LogConfig,
         header: &BatchHeader,
         parts: &[&[u8]],
     ) -> io::Result<()> {
         let position = self.size;
-        let files = self.files(config)?;
-        if let Err(e) = write_all_at(&files.log, parts, position) {
-            // Leave no partial batch behind for readers or for recovery to find.
-            if let Err(cut) = files.log.set_len(position) {
-                warn!(error = %cut, "could not cut a failed append back off the segment");
-            }
-            return Err(e);
-        }
-        let files = self.files.as_mut().expect("opened above");
         let mut tracker = IndexTracker {
             bytes_since_index_entry: self.bytes_since_index_entry,
             max_timestamp: self.max_timestamp,
             offset_of_max_timestamp: self.offset_of_max_timestamp,
             first_batch_timestamp: self.first_batch_timestamp,
         };
+        let files = self.files()?;
+        if let Err(e) = ops.write_at(files.target(), parts, position) {
+            // Leave no partial batch behind for readers or for recovery to find.
+            if let Err(cut) = ops.set_len(files.target(), position) {
+                return Err(super::io::fatal(
+                    format!(
+                        "could not cut a failed append ({e}) back off {}",
+                        files.log_path.display()
+                    ),
+                    &cut,
+                ));
+            }
+            return Err(e);
+        }
         tracker.add(
             header,
             position,
@@ -456,6 +630,7 @@ impl Segment {
     /// Finds the batch holding `offset`, or the first batch after it: its position and header.
     fn locate(
         &mut self,
+        ops: &dyn FileOps,
         config: &LogConfig,
         offset: i64,
     ) -> io::Result<Option<(u64, BatchHeader)>> {
@@ -464,10 +639,10 @@ impl Segment {
         }
         let size = self.size;
         let hint = self.read_hint;
-        let files = self.files(config)?;
+        let files = self.files()?;
         if let Some((hint_offset, hint_position)) = hint
             && hint_offset == offset
-            && let Some(h) = read_header(&files.log, hint_position, size)?
+            && let Some(h) = read_header(ops, files.target(), hint_position, size)?
             && h.base_offset <= offset
             && offset <= h.last_offset()
         {
@@ -476,8 +651,12 @@ impl Segment {
         let mut position = u64::from(files.offset_index.lookup(offset).position);
         // The index entry lies within about one index interval of the target: one read of that
         // span usually covers every header on the way.
-        let mut scanner =
-            HeaderScanner::new(&files.log, size, config.index_interval_bytes + HEADER_LEN);
+        let mut scanner = HeaderScanner::new(
+            ops,
+            files.target(),
+            size,
+            config.index_interval_bytes + HEADER_LEN,
+        );
         while let Some(h) = scanner.header_at(position)? {
             if h.last_offset() >= offset {
                 return Ok(Some((position, h)));
@@ -491,13 +670,14 @@ impl Segment {
     /// (at least one when `min_one`), none at or past `upper_bound`.
     pub fn read(
         &mut self,
+        ops: &dyn FileOps,
         config: &LogConfig,
         offset: i64,
         max_bytes: u64,
         upper_bound: i64,
         min_one: bool,
     ) -> io::Result<Option<SegmentRead>> {
-        let Some((start, first)) = self.locate(config, offset)? else {
+        let Some((start, first)) = self.locate(ops, config, offset)? else {
             return Ok(None);
         };
         if first.base_offset >= upper_bound {
@@ -509,7 +689,7 @@ impl Segment {
         } else {
             let limit = start.saturating_add(max_bytes);
             let bounded = upper_bound < self.next_offset;
-            let files = self.files(config)?;
+            let files = self.files()?;
             // Jump over batches that an index entry proves to fit: those before an entry whose
             // position is within the byte budget and whose offset is below the upper bound.
             let by_bytes = files
@@ -518,7 +698,7 @@ impl Segment {
             let by_offset = bounded.then(|| files.offset_index.lookup(upper_bound - 1).position);
             let mut position = start;
             let mut header = first;
-            let mut scanner = HeaderScanner::new(&files.log, size, SCAN_CHUNK);
+            let mut scanner = HeaderScanner::new(ops, files.target(), size, SCAN_CHUNK);
             if let Some(entry) = by_bytes {
                 let jump = u64::from(entry.position.min(by_offset.unwrap_or(u32::MAX)));
                 if jump > start
@@ -556,7 +736,7 @@ impl Segment {
             return Ok(None);
         }
         self.read_hint = Some((next_offset, end));
-        let files = self.files(config)?;
+        let files = self.files()?;
         Ok(Some(SegmentRead {
             region: FileRegion {
                 file: Arc::clone(&files.log),
@@ -571,23 +751,28 @@ impl Segment {
     /// The first batch whose max timestamp is at or after `timestamp`, with its bytes.
     pub fn find_by_timestamp(
         &mut self,
+        ops: &dyn FileOps,
         config: &LogConfig,
         timestamp: i64,
     ) -> io::Result<Option<(BatchHeader, Vec<u8>)>> {
         let size = self.size;
         let base = self.base_offset;
-        let files = self.files(config)?;
+        let files = self.files()?;
         let from = files
             .time_index
             .lookup(timestamp)
             .map_or(base, |e| e.offset);
         let mut position = u64::from(files.offset_index.lookup(from).position);
-        let mut scanner =
-            HeaderScanner::new(&files.log, size, config.index_interval_bytes + HEADER_LEN);
+        let mut scanner = HeaderScanner::new(
+            ops,
+            files.target(),
+            size,
+            config.index_interval_bytes + HEADER_LEN,
+        );
         while let Some(h) = scanner.header_at(position)? {
             if h.max_timestamp >= timestamp {
                 let mut bytes = vec![0u8; h.total_size()];
-                files.log.read_exact_at(&mut bytes, position)?;
+                ops.read_at(files.target(), &mut bytes, position)?;
                 return Ok(Some((h, bytes)));
             }
             position += h.total_size() as u64;
@@ -598,73 +783,118 @@ impl Segment {
     /// The bytes of the batch holding `offset`.
     pub fn batch_at(
         &mut self,
+        ops: &dyn FileOps,
         config: &LogConfig,
         offset: i64,
     ) -> io::Result<Option<(BatchHeader, Vec<u8>)>> {
-        let Some((position, h)) = self.locate(config, offset)? else {
+        let Some((position, h)) = self.locate(ops, config, offset)? else {
             return Ok(None);
         };
-        let files = self.files(config)?;
+        let files = self.files()?;
         let mut bytes = vec![0u8; h.total_size()];
-        files.log.read_exact_at(&mut bytes, position)?;
+        ops.read_at(files.target(), &mut bytes, position)?;
         Ok(Some((h, bytes)))
+    }
+
+    /// Visits the header of every batch that ends at or after `from` (offset order).
+    pub fn for_each_header(
+        &mut self,
+        ops: &dyn FileOps,
+        config: &LogConfig,
+        from: i64,
+        mut visit: impl FnMut(&BatchHeader),
+    ) -> io::Result<()> {
+        let Some((mut position, _)) = self.locate(ops, config, from)? else {
+            return Ok(());
+        };
+        let size = self.size;
+        let files = self.files()?;
+        let mut scanner = HeaderScanner::new(ops, files.target(), size, SCAN_CHUNK);
+        while let Some(h) = scanner.header_at(position)? {
+            visit(&h);
+            position += h.total_size() as u64;
+        }
+        Ok(())
     }
 
     /// The largest timestamp in the segment and the last offset of the batch carrying it, or
     /// `None` for an empty segment.
-    pub fn max_timestamp(&mut self, config: &LogConfig) -> io::Result<Option<(i64, i64)>> {
+    pub fn max_timestamp(&mut self) -> io::Result<Option<(i64, i64)>> {
         if self.size == 0 {
             return Ok(None);
         }
-        self.files(config)?;
+        self.files()?;
         Ok((self.offset_of_max_timestamp >= 0)
             .then_some((self.max_timestamp, self.offset_of_max_timestamp)))
     }
 
-    /// The newest timestamp for retention, without keeping files open: the in-memory value when
-    /// open, else the time index's last entry, else the log file's modification time.
-    pub fn largest_timestamp_for_retention(&self) -> io::Result<i64> {
-        if self.files.is_some() && self.max_timestamp >= 0 {
-            return Ok(self.max_timestamp);
-        }
-        let time_index = self.path(".timeindex");
-        if let Ok(file) = File::open(&time_index) {
+    /// The newest timestamp for retention if known without touching files (the segment is open,
+    /// or was since it was loaded).
+    pub fn known_largest_timestamp(&self) -> Option<i64> {
+        (self.offset_of_max_timestamp >= 0).then_some(self.max_timestamp)
+    }
+
+    /// The newest timestamp for retention of a segment whose files are not open: the time index's
+    /// last entry, else the log file's modification time. Slow; call outside the log's lock.
+    pub fn read_largest_timestamp(ops: &dyn FileOps, dir: &Path, base: i64) -> io::Result<i64> {
+        let time_index = dir.join(file_name(base, ".timeindex"));
+        if let Ok(file) = ops.open(&time_index, OpenMode::Read) {
             let len = file.metadata()?.len();
             if len >= 12 && len % 12 == 0 {
                 let mut ts = [0u8; 8];
-                file.read_exact_at(&mut ts, len - 12)?;
+                ops.read_at(
+                    Target {
+                        file: &file,
+                        path: &time_index,
+                    },
+                    &mut ts,
+                    len - 12,
+                )?;
                 let ts = i64::from_be_bytes(ts);
                 if ts >= 0 {
                     return Ok(ts);
                 }
             }
         }
-        let modified = std::fs::metadata(self.path(".log"))?.modified()?;
+        let modified = std::fs::metadata(dir.join(file_name(base, ".log")))?.modified()?;
         Ok(modified
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64))
     }
 
+    /// Remembers the largest timestamp read by [`Segment::read_largest_timestamp`].
+    pub fn remember_largest_timestamp(&mut self, timestamp: i64) {
+        if self.offset_of_max_timestamp < 0 {
+            self.max_timestamp = timestamp;
+            self.offset_of_max_timestamp = self.next_offset.saturating_sub(1).max(self.base_offset);
+        }
+    }
+
     /// Removes every batch at or after the one holding `offset`. Returns the new next offset.
-    pub fn truncate_to(&mut self, config: &LogConfig, offset: i64) -> io::Result<i64> {
-        let Some((position, h)) = self.locate(config, offset)? else {
+    pub fn truncate_to(
+        &mut self,
+        ops: &dyn FileOps,
+        config: &LogConfig,
+        offset: i64,
+    ) -> io::Result<i64> {
+        let Some((position, h)) = self.locate(ops, config, offset)? else {
             return Ok(self.next_offset);
         };
-        let files = self.files(config)?;
-        files.log.set_len(position)?;
+        let files = self.files()?;
+        ops.set_len(files.target(), position)?;
         files.offset_index.truncate_to(h.base_offset);
         files.time_index.truncate_to(h.base_offset);
         self.size = position;
         self.next_offset = h.base_offset;
         self.read_hint = None;
-        self.recompute_tail_state(config)?;
+        self.recompute_tail_state(ops)?;
         Ok(self.next_offset)
     }
 
     /// Recomputes the append bookkeeping by scanning from the last index entry to the end.
-    fn recompute_tail_state(&mut self, config: &LogConfig) -> io::Result<()> {
+    fn recompute_tail_state(&mut self, ops: &dyn FileOps) -> io::Result<()> {
         let size = self.size;
-        let files = self.files(config)?;
+        let files = self.files()?;
         let last_time = files.time_index.last_entry();
         let start = files
             .offset_index
@@ -673,7 +903,7 @@ impl Segment {
         let (mut max_ts, mut max_ts_offset) =
             last_time.map_or((-1, -1), |e| (e.timestamp, e.offset));
         let mut position = start;
-        while let Some(h) = read_header(&files.log, position, size)? {
+        while let Some(h) = read_header(ops, files.target(), position, size)? {
             if h.max_timestamp > max_ts {
                 max_ts = h.max_timestamp;
                 max_ts_offset = h.last_offset();
@@ -681,7 +911,7 @@ impl Segment {
             position += h.total_size() as u64;
         }
         let first = if size > 0 {
-            read_header(&files.log, 0, size)?.map(|h| h.max_timestamp)
+            read_header(ops, files.target(), 0, size)?.map(|h| h.max_timestamp)
         } else {
             None
         };
@@ -693,43 +923,54 @@ impl Segment {
     }
 
     /// Makes a sealed segment the active one again (after a truncation removed later segments).
-    pub fn reactivate(&mut self, config: &LogConfig) -> io::Result<()> {
+    /// Slow (reopens the indexes writable).
+    pub fn reactivate(&mut self, ops: &dyn FileOps, config: &LogConfig) -> io::Result<()> {
         if self.active {
             return Ok(());
         }
+        if let Some(files) = self.files.take() {
+            ClosingFiles(files).close(ops)?;
+        }
         self.active = true;
-        // Reopening goes through `files`, which maps the indexes writable for an active segment.
-        self.files = None;
-        self.files(config)?;
-        self.recompute_tail_state(config)
+        self.open(ops, config)?;
+        self.recompute_tail_state(ops)
     }
 
-    /// Stops appends to this segment: records the final time index entry and trims both indexes.
-    pub fn seal(&mut self, config: &LogConfig) -> io::Result<()> {
-        // Open even if idle: the final entry is what later loads read the largest timestamp from.
-        let (max_timestamp, offset) = (self.max_timestamp, self.offset_of_max_timestamp);
-        let files = self.files(config)?;
-        if offset >= 0 {
-            files.time_index.maybe_append(max_timestamp, offset);
-        }
-        files.offset_index.seal()?;
-        files.time_index.seal()?;
+    /// Stops appends to this segment: records the final time index entry and seals both indexes
+    /// in memory. Returns the index trims to make outside the log's lock.
+    pub fn seal(&mut self) -> Vec<Trim> {
         self.active = false;
-        Ok(())
+        let (max_timestamp, offset) = (self.max_timestamp, self.offset_of_max_timestamp);
+        let Some(files) = self.files.as_mut() else {
+            return Vec::new();
+        };
+        if offset >= 0 {
+            files.time_index.append_final(max_timestamp, offset);
+        }
+        if let Err(e) = files
+            .offset_index
+            .flush_async()
+            .and_then(|()| files.time_index.flush_async())
+        {
+            warn!(segment = %files.log_path.display(), error = %e, "could not start index write-back");
+        }
+        vec![
+            Trim {
+                path: files.offset_index.path().to_path_buf(),
+                len: files.offset_index.seal(),
+            },
+            Trim {
+                path: files.time_index.path().to_path_buf(),
+                len: files.time_index.seal(),
+            },
+        ]
     }
 
     /// The open log file, for an fdatasync outside the log's lock.
-    pub fn open_log_file_handle(&self) -> Option<Arc<File>> {
-        self.files.as_ref().map(|f| Arc::clone(&f.log))
-    }
-
-    /// Writes dirty index pages (not needed for durability: indexes are rebuilt on recovery).
-    pub fn flush_indexes(&self) -> io::Result<()> {
-        if let Some(files) = &self.files {
-            files.offset_index.flush()?;
-            files.time_index.flush()?;
-        }
-        Ok(())
+    pub fn open_log_file(&self) -> Option<(Arc<File>, PathBuf)> {
+        self.files
+            .as_ref()
+            .map(|f| (Arc::clone(&f.log), f.log_path.clone()))
     }
 
     /// Marks the segment as the one that takes appends (before recovery rebuilds its indexes).
@@ -737,34 +978,26 @@ impl Segment {
         self.active = true;
     }
 
-    /// Drops the file handles; regions already handed out stay readable. The active segment's
-    /// indexes are trimmed first, so that reopening finds exactly its entries.
-    pub fn close_files(&mut self) {
-        if let Some(mut files) = self.files.take()
-            && self.active
-            && let Err(e) = files
-                .offset_index
-                .seal()
-                .and_then(|()| files.time_index.seal())
-        {
-            warn!(segment = %self.path(".log").display(), error = %e, "could not trim indexes on close");
-        }
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.files.is_some()
+    /// Takes the files out, to be closed with [`ClosingFiles::close`] outside the log's lock.
+    pub fn take_files(&mut self) -> Option<ClosingFiles> {
+        self.read_hint = None;
+        self.files.take().map(ClosingFiles)
     }
 
     /// Removes the segment's files. Regions already handed out stay readable.
-    pub fn delete(mut self) -> io::Result<()> {
+    pub fn delete(mut self, ops: &dyn FileOps) -> io::Result<()> {
         self.files = None;
         for suffix in [".log", ".index", ".timeindex"] {
-            match std::fs::remove_file(self.path(suffix)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+            ops.remove_file(&self.path(suffix))?;
         }
         Ok(())
+    }
+
+    /// Best-effort removal after a failed creation.
+    fn remove_files(&self, ops: &dyn FileOps) {
+        for suffix in [".log", ".index", ".timeindex"] {
+            let _ = ops.remove_file(&self.path(suffix));
+        }
     }
 }
 
@@ -804,7 +1037,8 @@ impl IndexTracker {
             self.offset_of_max_timestamp = header.last_offset();
         }
         if self.bytes_since_index_entry > config.index_interval_bytes {
-            // A full index makes the next append roll, so a refused entry here is harmless.
+            // An entry without room is skipped: lookups then scan a little further. A full index
+            // makes the next append roll.
             offset_index.append(header.last_offset(), position as u32);
             time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
             self.bytes_since_index_entry = 0;
@@ -819,7 +1053,8 @@ const SCAN_CHUNK: usize = 4096 + HEADER_LEN;
 /// Reads batch headers forward through a segment file, `chunk` bytes per system call, so that a
 /// run of small batches costs one read instead of one per header.
 struct HeaderScanner<'a> {
-    file: &'a File,
+    ops: &'a dyn FileOps,
+    file: Target<'a>,
     size: u64,
     chunk: usize,
     buf: [u8; SCAN_CHUNK],
@@ -828,8 +1063,9 @@ struct HeaderScanner<'a> {
 }
 
 impl<'a> HeaderScanner<'a> {
-    fn new(file: &'a File, size: u64, chunk: usize) -> Self {
+    fn new(ops: &'a dyn FileOps, file: Target<'a>, size: u64, chunk: usize) -> Self {
         HeaderScanner {
+            ops,
             file,
             size,
             chunk: chunk.clamp(HEADER_LEN, SCAN_CHUNK),
@@ -848,7 +1084,8 @@ impl<'a> HeaderScanner<'a> {
             && position + HEADER_LEN as u64 <= self.buf_start + self.buf_len as u64;
         if !cached {
             let len = (self.size - position).min(self.chunk as u64) as usize;
-            self.file.read_exact_at(&mut self.buf[..len], position)?;
+            self.ops
+                .read_at(self.file, &mut self.buf[..len], position)?;
             self.buf_start = position;
             self.buf_len = len;
         }
@@ -861,44 +1098,19 @@ impl<'a> HeaderScanner<'a> {
 }
 
 /// Reads the header of the batch at `position`, or `None` if no whole batch starts there.
-fn read_header(log: &File, position: u64, size: u64) -> io::Result<Option<BatchHeader>> {
+fn read_header(
+    ops: &dyn FileOps,
+    log: Target<'_>,
+    position: u64,
+    size: u64,
+) -> io::Result<Option<BatchHeader>> {
     if position + HEADER_LEN as u64 > size {
         return Ok(None);
     }
     let mut buf = [0u8; HEADER_LEN];
-    log.read_exact_at(&mut buf, position)?;
+    ops.read_at(log, &mut buf, position)?;
     match BatchHeader::parse(&buf) {
         Ok(h) if position + h.total_size() as u64 <= size => Ok(Some(h)),
         _ => Ok(None),
     }
-}
-
-/// Writes all of `parts` at `position`, one `pwritev` per attempt, resuming after short writes.
-fn write_all_at(file: &File, parts: &[&[u8]], mut position: u64) -> io::Result<()> {
-    let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
-    let mut first = 0;
-    while first < parts.len() {
-        let slices: Vec<IoSlice<'_>> = parts[first..].iter().map(|p| IoSlice::new(p)).collect();
-        let written = match nix::sys::uio::pwritev(file, &slices, position as i64) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "pwritev wrote nothing",
-                ));
-            }
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        position += written as u64;
-        let mut left = written;
-        while first < parts.len() && left >= parts[first].len() {
-            left -= parts[first].len();
-            first += 1;
-        }
-        if left > 0 {
-            parts[first] = &parts[first][left..];
-        }
-    }
-    Ok(())
 }

@@ -24,6 +24,7 @@ fn small_config() -> LogConfig {
 
 fn open(dir: &Path, config: LogConfig, clean: bool, recovery_point: i64) -> Log {
     Log::open(
+        crate::log::LogDir::plain(dir),
         dir,
         "t",
         0,

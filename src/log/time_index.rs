@@ -9,7 +9,8 @@
 use std::io;
 use std::path::Path;
 
-use super::index_file::IndexFile;
+use super::index_file::{Growth, IndexFile};
+use super::io::FileOps;
 
 pub const ENTRY_SIZE: usize = 12;
 
@@ -32,24 +33,29 @@ fn timestamp_of(e: &[u8]) -> i64 {
 }
 
 impl TimeIndex {
-    pub fn create(path: &Path, base_offset: i64, max_bytes: usize) -> io::Result<Self> {
+    pub fn create(
+        ops: &dyn FileOps,
+        path: &Path,
+        base_offset: i64,
+        max_bytes: usize,
+    ) -> io::Result<Self> {
         Ok(TimeIndex {
             base_offset,
-            file: IndexFile::create(path, ENTRY_SIZE, max_bytes)?,
+            file: IndexFile::create(ops, path, ENTRY_SIZE, max_bytes)?,
         })
     }
 
-    pub fn open_sealed(path: &Path, base_offset: i64) -> io::Result<Self> {
+    pub fn open_sealed(ops: &dyn FileOps, path: &Path, base_offset: i64) -> io::Result<Self> {
         Ok(TimeIndex {
             base_offset,
-            file: IndexFile::open_sealed(path, ENTRY_SIZE)?,
+            file: IndexFile::open_sealed(ops, path, ENTRY_SIZE)?,
         })
     }
 
-    pub fn reopen_writable(self, max_bytes: usize) -> io::Result<Self> {
+    pub fn reopen_writable(self, ops: &dyn FileOps, max_bytes: usize) -> io::Result<Self> {
         Ok(TimeIndex {
             base_offset: self.base_offset,
-            file: self.file.reopen_writable(max_bytes)?,
+            file: self.file.reopen_writable(ops, max_bytes)?,
         })
     }
 
@@ -91,17 +97,33 @@ impl TimeIndex {
     }
 
     /// Records that the largest timestamp so far is `timestamp`, first seen at `offset`, unless the
-    /// last entry already says as much. Returns `false` only when the index is full.
+    /// last entry already says as much. Returns `false` only when there is no room.
     pub fn maybe_append(&mut self, timestamp: i64, offset: i64) -> bool {
+        match self.entry_for(timestamp, offset) {
+            Some(entry) => self.file.push(&entry),
+            None => true,
+        }
+    }
+
+    /// [`TimeIndex::maybe_append`] for the final entry of a segment being sealed, which may take
+    /// the spare room kept for it.
+    pub fn append_final(&mut self, timestamp: i64, offset: i64) -> bool {
+        match self.entry_for(timestamp, offset) {
+            Some(entry) => self.file.push_final(&entry),
+            None => true,
+        }
+    }
+
+    fn entry_for(&self, timestamp: i64, offset: i64) -> Option<[u8; ENTRY_SIZE]> {
         if let Some(last) = self.last_entry()
             && (timestamp <= last.timestamp || offset < last.offset)
         {
-            return true;
+            return None;
         }
         let mut entry = [0u8; ENTRY_SIZE];
         entry[..8].copy_from_slice(&timestamp.to_be_bytes());
         entry[8..].copy_from_slice(&((offset - self.base_offset) as u32).to_be_bytes());
-        self.file.push(&entry)
+        Some(entry)
     }
 
     /// Drops every entry for offsets at or above `offset`.
@@ -125,12 +147,26 @@ impl TimeIndex {
         self.file.is_empty()
     }
 
-    pub fn seal(&mut self) -> io::Result<()> {
+    /// The allocation the next entry needs first, if any.
+    pub fn growth_needed(&self) -> Option<Growth> {
+        self.file.growth_needed()
+    }
+
+    pub fn grown(&mut self, growth: &Growth) {
+        self.file.grown(growth)
+    }
+
+    /// Stops appends; returns the length to trim the file to.
+    pub fn seal(&mut self) -> u64 {
         self.file.seal()
     }
 
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.flush()
+    pub fn flush_async(&self) -> io::Result<()> {
+        self.file.flush_async()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
     }
 }
 
@@ -141,7 +177,13 @@ mod tests {
     #[test]
     fn entries_only_grow_and_lookups_take_the_floor() {
         let dir = tempfile::tempdir().unwrap();
-        let mut index = TimeIndex::create(&dir.path().join("t"), 50, 12 * 10).unwrap();
+        let mut index = TimeIndex::create(
+            &crate::log::io::SystemFileOps,
+            &dir.path().join("t"),
+            50,
+            12 * 10,
+        )
+        .unwrap();
         assert!(index.lookup(0).is_none());
         index.maybe_append(1000, 55);
         index.maybe_append(900, 60); // older timestamp: ignored

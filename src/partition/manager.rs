@@ -159,7 +159,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let logs = Arc::new(
             LogManager::open(
-                dir.path(),
+                &crate::log::Layout::single(dir.path()),
                 |_| crate::config::topic::default_log_config(),
                 T0,
             )

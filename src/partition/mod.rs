@@ -6,7 +6,6 @@
 //! replica it moves with every append. Consumers read below it.
 
 pub mod manager;
-pub mod producer_state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +20,6 @@ use crate::config::TopicConfig;
 use crate::log::{Log, LogError};
 use crate::record::FileRegion;
 use crate::record::batch::{self, BatchError};
-use producer_state::{ProducerError, ProducerStateTable, SequenceCheck};
 
 pub use manager::ReplicaManager;
 
@@ -34,8 +32,6 @@ pub enum PartitionError {
     NotEnoughReplicas { isr: usize, required: usize },
     #[error(transparent)]
     Log(#[from] LogError),
-    #[error(transparent)]
-    Producer(#[from] ProducerError),
 }
 
 impl From<BatchError> for PartitionError {
@@ -87,8 +83,6 @@ pub struct Partition {
     high_watermark: AtomicI64,
     /// `min.insync.replicas` of the topic.
     min_insync_replicas: AtomicUsize,
-    /// Idempotence state; its lock also keeps check-then-append atomic for leader appends.
-    producers: Mutex<ProducerStateTable>,
     /// Woken whenever the high watermark moves (waiting fetches and acks=all produces).
     high_watermark_moved: Notify,
 }
@@ -122,7 +116,6 @@ impl Partition {
                 follower_end_offsets: HashMap::new(),
             }),
             min_insync_replicas: AtomicUsize::new(1),
-            producers: Mutex::new(ProducerStateTable::default()),
             high_watermark_moved: Notify::new(),
         };
         partition.maybe_advance_high_watermark();
@@ -209,36 +202,18 @@ impl Partition {
             replica.leader_epoch
         };
         let batches = batch::split_record_set(records)?;
-        let mut producers = self.producers.lock();
-        for (header, _) in &batches {
-            if let SequenceCheck::Duplicate(done) = producers.check(header)? {
-                // Kafka answers a retried batch with the offsets it got the first time.
-                return Ok(AppendOutcome {
-                    first_offset: done.first_offset,
-                    last_offset: done.last_offset,
-                    log_append_time: done.log_append_time,
-                    log_start_offset: self.log.log_start_offset(),
-                    duplicate: true,
-                });
-            }
-        }
         let info = self
             .log
             .append_validated_as_leader(records, &batches, leader_epoch, now_ms)?;
-        let mut offset = info.first_offset;
-        for (header, _) in &batches {
-            let last = offset + i64::from(header.last_offset_delta);
-            producers.record(header, offset, last, info.log_append_time, now_ms);
-            offset = last + 1;
+        if !info.duplicate {
+            self.maybe_advance_high_watermark();
         }
-        drop(producers);
-        self.maybe_advance_high_watermark();
         Ok(AppendOutcome {
             first_offset: info.first_offset,
             last_offset: info.last_offset,
             log_append_time: info.log_append_time,
             log_start_offset: self.log.log_start_offset(),
-            duplicate: false,
+            duplicate: info.duplicate,
         })
     }
 
@@ -326,6 +301,7 @@ mod tests {
     fn partition(dir: &std::path::Path) -> Partition {
         let log = Arc::new(
             Log::create(
+                crate::log::LogDir::plain(dir),
                 dir,
                 "t",
                 0,
@@ -371,7 +347,9 @@ mod tests {
         let gap = batch_with_producer(0, T0, &[b"b"], 5, 0, 3);
         assert!(matches!(
             p.append_as_leader(&gap, -1, T0),
-            Err(PartitionError::Producer(ProducerError::OutOfOrder { .. }))
+            Err(PartitionError::Log(LogError::Producer(
+                crate::log::producer_state::ProducerError::OutOfOrder { .. }
+            )))
         ));
     }
 

@@ -23,7 +23,8 @@ use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator};
 use crate::group::state::GroupConfig;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::group::store::OffsetsPartitions;
-use crate::log::LogManager;
+use crate::log::io::{FileOps, SystemFileOps};
+use crate::log::{Layout, LogManager};
 use crate::partition::ReplicaManager;
 
 /// How long connections get to finish in-flight requests at shutdown.
@@ -50,7 +51,12 @@ pub struct Broker {
 ///
 /// A listener on port 0 gets a free port from the system; when the advertised listener of the same
 /// name also says port 0 (as when `advertised.listeners` is not set), the bound port is advertised.
-pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Broker> {
+pub async fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
+    start_with(config, Arc::new(SystemFileOps)).await
+}
+
+/// [`start`] with the log's file operations given, so tests can fail them on purpose.
+pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyhow::Result<Broker> {
     let mut sockets = Vec::new();
     for listener in &config.listeners {
         let bind = format!("{}:{}", listener.host, listener.port);
@@ -71,7 +77,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Broker> {
     let ctx = {
         let config = Arc::clone(&config);
         let shutdown_rx = shutdown_rx.clone();
-        tokio::task::spawn_blocking(move || open_storage(config, shutdown_rx)).await??
+        tokio::task::spawn_blocking(move || open_storage(config, ops, shutdown_rx)).await??
     };
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut tasks = JoinSet::new();
@@ -98,26 +104,19 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Broker> {
 
 fn open_storage(
     config: Arc<BrokerConfig>,
+    ops: Arc<dyn FileOps>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<Context>> {
     let now = now_ms();
-    anyhow::ensure!(
-        config.log_dirs.len() == 1,
-        "log.dirs names {} directories; kafe serves one",
-        config.log_dirs.len()
-    );
+    let layout = Layout {
+        data_dirs: config.log_dirs.clone(),
+        metadata_dir: config.metadata_log_dir.clone(),
+        node_id: config.node_id,
+        ops,
+    };
     let logs = Arc::new(
-        LogManager::open(
-            &config.log_dirs[0],
-            |_| config.topic_defaults.log.clone(),
-            now,
-        )
-        .with_context(|| {
-            format!(
-                "cannot open the data directory {}",
-                config.log_dirs[0].display()
-            )
-        })?,
+        LogManager::open(&layout, |_| config.topic_defaults.log.clone(), now)
+            .context("cannot open the log directories")?,
     );
     let advertised = &config.advertised_listeners[0];
     let this_broker = BrokerInfo {
