@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kafe::cluster::MetadataPublisher;
 use kafe::cluster::{MetadataImage, MetadataRecord};
-use kafe::config::{BrokerConfig, EMBEDDED_DEFAULTS, parse_toml};
+use kafe::config::BrokerConfig;
 use kafe::group::coordinator::{CommitRequest, CoordinatorConfig, GroupCoordinator, Sender};
 use kafe::group::records::OffsetValue;
 use kafe::group::state::GroupConfig;
@@ -54,7 +55,11 @@ fn open(
         )
         .expect("logs"),
     );
-    let replicas = Arc::new(ReplicaManager::new(0, Arc::clone(&logs)));
+    let replicas = Arc::new(ReplicaManager::new(
+        0,
+        Arc::new(BrokerConfig::embedded()),
+        Arc::clone(&logs),
+    ));
     let mut image = MetadataImage::default();
     let records = MetadataRecord::new_topic(
         OFFSETS_TOPIC,
@@ -65,10 +70,9 @@ fn open(
     for r in records {
         image.apply(&r);
     }
-    let config =
-        BrokerConfig::from_entries(parse_toml(EMBEDDED_DEFAULTS, "defaults").expect("defaults"))
-            .expect("config");
-    replicas.apply(&image, &config, T0).expect("partitions");
+    replicas
+        .publish(&MetadataImage::default(), &image)
+        .expect("partitions");
     let coordinator = GroupCoordinator::new(
         coordinator_config(compaction_min_bytes),
         Arc::clone(&replicas) as Arc<dyn OffsetsPartitions>,

@@ -64,6 +64,10 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     tokio::select! {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
+        reason = broker.failed() => {
+            broker.halt(&reason).await;
+            anyhow::bail!("stopped: {reason}");
+        }
     }
     broker.shutdown().await
 }

@@ -19,7 +19,7 @@ pub async fn handle(
     header: &RequestHeader,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let image = ctx.metadata.image();
+    let image = ctx.replicas.image();
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
         .with_controller_id(BrokerId(image.controller_id));

@@ -141,7 +141,7 @@ pub async fn handle(
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let version = header.api_version;
-    let image = ctx.metadata.image();
+    let image = ctx.replicas.image();
     let results = request
         .resources
         .iter()

@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::FetchRequest;
 use tokio::time::Instant;
 
 use super::Context;
 use super::errors::partition_error_code;
 use super::fetch_session::{FetchPlan, FetchPosition, PartitionKey, Reported};
-use crate::partition::Partition;
+use crate::partition::{Partition, TopicRef};
 use crate::protocol::fetch_encoder::{FetchResult, FetchedPartition, FetchedTopic};
 use crate::protocol::header::RequestHeader;
 
@@ -55,34 +54,14 @@ fn resolve(
     by_id: bool,
     leader_epoch: i32,
 ) -> Result<Arc<Partition>, i16> {
-    let image = ctx.metadata.image();
     let topic = if by_id {
-        image.topic_by_id(&key.topic_id)
+        TopicRef::Id(key.topic_id)
     } else {
-        image.topic(&key.topic)
+        TopicRef::Name(&key.topic)
     };
-    let Some(topic) = topic else {
-        return Err(if by_id {
-            E::UnknownTopicId.code()
-        } else {
-            E::UnknownTopicOrPartition.code()
-        });
-    };
-    let partition = ctx
-        .replicas
-        .get(&topic.name, key.partition)
-        .ok_or(E::UnknownTopicOrPartition.code())?;
-    if !partition.is_leader() {
-        return Err(E::NotLeaderOrFollower.code());
-    }
-    let current = partition.leader_epoch();
-    if leader_epoch >= 0 && leader_epoch < current {
-        return Err(E::FencedLeaderEpoch.code());
-    }
-    if leader_epoch > current {
-        return Err(E::UnknownLeaderEpoch.code());
-    }
-    Ok(partition)
+    ctx.replicas
+        .leader(topic, key.partition, Some(leader_epoch))
+        .map_err(|e| partition_error_code(&e))
 }
 
 /// One pass over the plan. Returns the results and the record bytes found.
@@ -162,7 +141,7 @@ pub async fn handle(
 ) -> FetchResult {
     let version = header.api_version;
     let by_id = version >= 13;
-    let image = ctx.metadata.image();
+    let image = ctx.replicas.image();
     let key_of = |name: &str, id: uuid::Uuid, partition: i32| -> PartitionKey {
         let topic: Arc<str> = if by_id {
             image

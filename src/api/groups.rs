@@ -16,10 +16,10 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::topics::{self, NewTopic};
 use super::{Context, now_ms};
+use crate::cluster::controller::NewTopic;
 use crate::group::state::JoinRequest;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::protocol::header::RequestHeader;
@@ -28,13 +28,9 @@ fn s(text: String) -> StrBytes {
     StrBytes::from_string(text)
 }
 
-/// Creates `__consumer_offsets` on first use, as Kafka does, and loads it into the coordinator.
+/// Creates `__consumer_offsets` on first use, as Kafka does.
 pub async fn ensure_offsets_topic(ctx: &Arc<Context>) -> Result<(), i16> {
-    if ctx.metadata.image().topic(OFFSETS_TOPIC).is_some() {
-        return Ok(());
-    }
-    let _admin = ctx.admin.lock().await;
-    if ctx.metadata.image().topic(OFFSETS_TOPIC).is_some() {
+    if ctx.replicas.image().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
     let configs: BTreeMap<String, String> = [
@@ -48,15 +44,13 @@ pub async fn ensure_offsets_topic(ctx: &Arc<Context>) -> Result<(), i16> {
         name: OFFSETS_TOPIC.to_string(),
         partitions: ctx.config.offsets_topic_num_partitions,
         replication_factor: 1,
+        assignments: None,
         configs,
     };
-    match topics::create_topic_locked(ctx, &topic, false).await {
-        Ok(_) => {
-            info!(partitions = topic.partitions, "created {OFFSETS_TOPIC}");
-            Ok(())
-        }
-        Err((code, message)) => {
-            warn!(code, %message, "could not create {OFFSETS_TOPIC}");
+    match ctx.controller.create_topic_if_missing(topic).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            warn!(code = e.code, message = %e.message, "could not create {OFFSETS_TOPIC}");
             Err(E::CoordinatorNotAvailable.code())
         }
     }
@@ -82,7 +76,7 @@ pub async fn find_coordinator(
     } else {
         Err(E::CoordinatorNotAvailable.code())
     };
-    let image = ctx.metadata.image();
+    let image = ctx.replicas.image();
     let answers: Vec<Coordinator> = keys
         .into_iter()
         .map(|key| {

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::Context;
 use super::errors::{log_error_code, partition_error_code};
-use crate::partition::{Partition, PartitionError};
+use crate::partition::{Partition, TopicRef};
 use crate::protocol::header::RequestHeader;
 
 pub const LATEST: i64 = -1;
@@ -48,7 +48,6 @@ pub async fn handle(
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let version = header.api_version;
-    let image = ctx.metadata.image();
     let topics = request
         .topics
         .iter()
@@ -61,35 +60,27 @@ pub async fn handle(
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    let partition = match (
-                        image.topic(topic.name.0.as_str()),
-                        ctx.replicas.get(topic.name.0.as_str(), p.partition_index),
+                    let current_epoch = (version >= 4).then_some(p.current_leader_epoch);
+                    let partition = match ctx.replicas.leader(
+                        TopicRef::Name(topic.name.0.as_str()),
+                        p.partition_index,
+                        current_epoch,
                     ) {
-                        (Some(_), Some(partition)) => partition,
-                        _ => return response.with_error_code(E::UnknownTopicOrPartition.code()),
+                        Ok(partition) => partition,
+                        Err(e) => return response.with_error_code(partition_error_code(&e)),
                     };
-                    if !partition.is_leader() {
-                        return response
-                            .with_error_code(partition_error_code(&PartitionError::NotLeader));
-                    }
-                    let epoch = partition.leader_epoch();
-                    if version >= 4
-                        && p.current_leader_epoch >= 0
-                        && p.current_leader_epoch != epoch
-                    {
-                        let code = if p.current_leader_epoch < epoch {
-                            E::FencedLeaderEpoch
-                        } else {
-                            E::UnknownLeaderEpoch
-                        };
-                        return response.with_error_code(code.code());
-                    }
                     match lookup(&partition, p.timestamp, version) {
                         Ok((offset, timestamp)) => {
                             response.offset = offset;
                             response.timestamp = timestamp;
                             if version >= 4 && offset >= 0 {
-                                response.leader_epoch = epoch;
+                                // The epoch of the leader that wrote the offset (KIP-320).
+                                response.leader_epoch = if p.timestamp == LATEST {
+                                    partition.log().latest_epoch()
+                                } else {
+                                    partition.log().epoch_for_offset(offset)
+                                }
+                                .unwrap_or(-1);
                             }
                             response
                         }

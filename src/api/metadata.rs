@@ -15,9 +15,9 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::errors::validate_topic_name;
-use super::{Context, topics};
+use super::Context;
 use crate::cluster::TopicInfo;
+use crate::cluster::controller::{NewTopic, validate_topic_name};
 use crate::protocol::header::RequestHeader;
 
 fn topic_entry(topic: &TopicInfo, version: i16) -> MetadataResponseTopic {
@@ -68,11 +68,11 @@ pub async fn handle(
         ctx.config.auto_create_topics_enable && (version < 4 || request.allow_auto_topic_creation);
     let mut topics = Vec::new();
     if all_topics {
-        let image = ctx.metadata.image();
+        let image = ctx.replicas.image();
         topics.extend(image.topics.values().map(|t| topic_entry(t, version)));
     } else {
         for wanted in request.topics.iter().flatten() {
-            let image = ctx.metadata.image();
+            let image = ctx.replicas.image();
             let Some(name) = &wanted.name else {
                 topics.push(match image.topic_by_id(&wanted.topic_id) {
                     Some(t) => topic_entry(t, version),
@@ -90,9 +90,16 @@ pub async fn handle(
                     E::InvalidTopicException.code(),
                 ));
             } else if allow_auto_create && !name.starts_with("__") {
-                topics.push(match topics::auto_create(ctx, name).await {
+                let topic = NewTopic {
+                    name: name.to_string(),
+                    partitions: -1,
+                    replication_factor: -1,
+                    assignments: None,
+                    configs: Default::default(),
+                };
+                topics.push(match ctx.controller.create_topic_if_missing(topic).await {
                     Ok(t) => topic_entry(&t, version),
-                    Err((code, _)) => error_entry(Some(name), Uuid::nil(), code),
+                    Err(e) => error_entry(Some(name), Uuid::nil(), e.code),
                 });
             } else {
                 topics.push(error_entry(
@@ -103,7 +110,7 @@ pub async fn handle(
             }
         }
     }
-    let image = ctx.metadata.image();
+    let image = ctx.replicas.image();
     let brokers = image
         .brokers
         .values()

@@ -8,6 +8,7 @@
 pub mod api_versions;
 pub mod cluster;
 pub mod configs;
+pub mod epochs;
 pub mod errors;
 pub mod fetch;
 pub mod fetch_session;
@@ -18,9 +19,9 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_ids;
 pub mod records;
+pub mod session;
 pub mod topics;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,7 +29,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use tracing::debug;
 
-use crate::cluster::MetadataStore;
+use crate::cluster::Controller;
 use crate::config::BrokerConfig;
 use crate::group::coordinator::GroupCoordinator;
 use crate::log::LogManager;
@@ -41,14 +42,13 @@ use crate::protocol::versions;
 pub struct Context {
     pub config: Arc<BrokerConfig>,
     pub logs: Arc<LogManager>,
-    pub metadata: Arc<MetadataStore>,
+    /// Every metadata change goes through it.
+    pub controller: Arc<Controller>,
+    /// Partitions by the broker's own view of the metadata (its last published image).
     pub replicas: Arc<ReplicaManager>,
     pub groups: Arc<GroupCoordinator>,
     pub fetch_sessions: fetch_session::SessionCache,
     pub producer_ids: producer_ids::ProducerIdAllocator,
-    /// Serialises metadata changes that check the image and then commit (topic creation and
-    /// deletion), so two requests cannot both create the same topic.
-    pub admin: tokio::sync::Mutex<()>,
     /// Set at shutdown: waiting fetches and produces return at once.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
@@ -78,9 +78,9 @@ fn respond<M: Encodable>(key: ApiKey, header: &RequestHeader, message: &M) -> Ou
 /// Handles one request.
 pub async fn handle(
     ctx: &Arc<Context>,
+    session: &session::Session,
     header: RequestHeader,
     body: Bytes,
-    peer: SocketAddr,
 ) -> Outcome {
     let Ok(key) = ApiKey::try_from(header.api_key) else {
         return Outcome::Close(format!("unknown API key {}", header.api_key));
@@ -143,6 +143,9 @@ pub async fn handle(
         RequestKind::InitProducerId(r) => {
             respond(key, &header, &producer_ids::handle(ctx, &header, r).await)
         }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            respond(key, &header, &epochs::handle(ctx, &header, r).await)
+        }
         RequestKind::FindCoordinator(r) => respond(
             key,
             &header,
@@ -151,7 +154,7 @@ pub async fn handle(
         RequestKind::JoinGroup(r) => respond(
             key,
             &header,
-            &groups::join_group(ctx, &header, peer, r).await,
+            &groups::join_group(ctx, &header, session.peer, r).await,
         ),
         RequestKind::SyncGroup(r) => {
             respond(key, &header, &groups::sync_group(ctx, &header, r).await)

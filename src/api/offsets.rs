@@ -60,7 +60,7 @@ pub async fn offset_commit(
             vec![code.code(); commits.len()]
         }
         Ok(()) => {
-            let image = ctx.metadata.image();
+            let image = ctx.replicas.image();
             let exists = |topic: &str, partition: i32| image.partition(topic, partition).is_some();
             let sender = Sender {
                 member_id: &request.member_id,

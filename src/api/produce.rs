@@ -19,7 +19,8 @@ use tracing::warn;
 
 use super::errors::partition_error_code;
 use super::{Context, now_ms};
-use crate::partition::{AppendOutcome, Partition, PartitionError};
+use crate::log::LogError;
+use crate::partition::{AppendOutcome, Partition, PartitionError, TopicRef};
 use crate::protocol::header::RequestHeader;
 use crate::record::batch;
 
@@ -88,24 +89,20 @@ fn append_one(
     records: Option<&bytes::Bytes>,
     acks: i16,
 ) -> Appended {
-    let image = ctx.metadata.image();
-    let Some(info) = image.topic(topic) else {
-        return failed(
-            E::UnknownTopicOrPartition.code(),
-            "This server does not host this topic-partition.",
-        );
-    };
-    if info.is_internal() {
+    if ctx
+        .replicas
+        .image()
+        .topic(topic)
+        .is_some_and(|t| t.is_internal())
+    {
         return failed(
             E::InvalidTopicException.code(),
             format!("Cannot append to internal topic {topic}"),
         );
     }
-    let Some(partition) = ctx.replicas.get(topic, index) else {
-        return failed(
-            E::UnknownTopicOrPartition.code(),
-            "This server does not host this topic-partition.",
-        );
+    let partition = match ctx.replicas.leader(TopicRef::Name(topic), index, None) {
+        Ok(p) => p,
+        Err(e) => return failed(partition_error_code(&e), e.to_string()),
     };
     let Some(records) = records else {
         return failed(E::InvalidRecord.code(), "null record set");
@@ -116,7 +113,7 @@ fn append_one(
     match partition.append_as_leader(records, acks, now_ms()) {
         Ok(outcome) => Appended::Done(outcome, partition),
         Err(e) => {
-            if let PartitionError::Log(crate::log::LogError::Io(io)) = &e {
+            if let PartitionError::Log(LogError::Io(io)) = &e {
                 warn!(topic, partition = index, error = %io, "append failed");
             }
             let code = partition_error_code(&e);
@@ -166,7 +163,9 @@ pub async fn handle(ctx: &Arc<Context>, header: &RequestHeader, request: Produce
             None => Reply::None,
         };
     }
-    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+    // One deadline for the whole request, however many partitions it waits on.
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(appended.len());
     for (name, partitions) in appended {
         let mut partition_responses = Vec::with_capacity(partitions.len());
@@ -175,13 +174,15 @@ pub async fn handle(ctx: &Arc<Context>, header: &RequestHeader, request: Produce
             match result {
                 Appended::Done(outcome, partition) => {
                     let mut code = 0;
-                    if acks == -1 && !outcome.duplicate {
+                    // A retried batch is acknowledged like the first write: only once that write
+                    // is durable.
+                    if acks == -1 {
                         let durable = partition.wait_until_durable(outcome.last_offset + 1);
-                        code = match tokio::time::timeout(timeout, durable).await {
+                        code = match tokio::time::timeout_at(deadline, durable).await {
                             Ok(Ok(())) => 0,
                             Ok(Err(e)) => {
-                                warn!(topic = %name.0, partition = index, error = %e, "fsync failed");
-                                E::KafkaStorageError.code()
+                                warn!(topic = %name.0, partition = index, error = %e, "acks=all wait failed");
+                                partition_error_code(&e)
                             }
                             Err(_) => E::RequestTimedOut.code(),
                         };

@@ -13,6 +13,7 @@ use tracing::error;
 
 use super::Context;
 use super::errors::partition_error_code;
+use crate::partition::TopicRef;
 use crate::protocol::header::RequestHeader;
 
 pub async fn handle(
@@ -20,7 +21,6 @@ pub async fn handle(
     _header: &RequestHeader,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    let image = ctx.metadata.image();
     let mut changed = false;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -30,15 +30,16 @@ pub async fn handle(
             let mut result = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
-            match (image.topic(name), ctx.replicas.get(name, p.partition_index)) {
-                (Some(_), Some(partition)) => match partition.delete_records_before(p.offset) {
-                    Ok(low) => {
-                        result.low_watermark = low;
-                        changed = true;
-                    }
-                    Err(e) => result.error_code = partition_error_code(&e),
-                },
-                _ => result.error_code = E::UnknownTopicOrPartition.code(),
+            let deleted = ctx
+                .replicas
+                .leader(TopicRef::Name(name), p.partition_index, None)
+                .and_then(|partition| partition.delete_records_before(p.offset));
+            match deleted {
+                Ok(low) => {
+                    result.low_watermark = low;
+                    changed = true;
+                }
+                Err(e) => result.error_code = partition_error_code(&e),
             }
             partitions.push(result);
         }

@@ -13,7 +13,8 @@ use tracing::info;
 
 use super::image::{BrokerInfo, MetadataImage};
 use super::records::MetadataRecord;
-use crate::log::{Log, LogConfig, LogManager};
+use crate::log::io::{Severity, classify};
+use crate::log::{Log, LogConfig, LogError, LogManager};
 use crate::record::batch::{self, NewRecord, ProducerFields};
 
 /// The internal topic holding metadata records.
@@ -31,6 +32,7 @@ pub fn metadata_log_config() -> LogConfig {
 }
 
 pub struct MetadataStore {
+    logs: Arc<LogManager>,
     log: Arc<Log>,
     image: RwLock<Arc<MetadataImage>>,
     /// One change at a time, so that the image applies records in log order.
@@ -41,7 +43,7 @@ impl MetadataStore {
     /// Opens the metadata log and replays it. `brokers` are the brokers known from configuration
     /// (on one node: this one).
     pub fn open(
-        logs: &LogManager,
+        logs: &Arc<LogManager>,
         node_id: i32,
         brokers: Vec<BrokerInfo>,
         now_ms: i64,
@@ -63,6 +65,7 @@ impl MetadataStore {
             "replayed cluster metadata"
         );
         Ok(MetadataStore {
+            logs: Arc::clone(logs),
             log,
             image: RwLock::new(Arc::new(image)),
             writer: tokio::sync::Mutex::new(()),
@@ -74,7 +77,18 @@ impl MetadataStore {
         Arc::clone(&self.image.read())
     }
 
-    /// Makes `records` durable as one batch, then applies them; returns the new image.
+    /// The image `records` would make, without committing them.
+    pub fn preview(&self, records: &[MetadataRecord]) -> MetadataImage {
+        let mut next = MetadataImage::clone(&self.image());
+        for record in records {
+            next.apply(record);
+        }
+        next
+    }
+
+    /// Makes `records` durable as one batch, then applies them; returns the new image. On a full
+    /// disk the metadata directory's reserved space is given back and the write tried once more,
+    /// so that the change that frees space (deleting a topic) can still be made.
     pub async fn commit(
         &self,
         records: Vec<MetadataRecord>,
@@ -93,15 +107,24 @@ impl MetadataStore {
             })
             .collect();
         let bytes = batch::build(0, now_ms, ProducerFields::NONE, &new_records);
-        let info = self
-            .log
-            .append_as_leader(&bytes, 0, now_ms)
-            .map_err(|e| io::Error::other(format!("metadata append failed: {e}")))?;
+        let log = Arc::clone(&self.log);
+        let logs = Arc::clone(&self.logs);
+        let info = tokio::task::spawn_blocking(move || {
+            let first = log.append_as_leader(&bytes, 0, now_ms);
+            match first {
+                Err(LogError::Io(e))
+                    if classify(&e) == Severity::Full && logs.release_ballast() =>
+                {
+                    log.append_as_leader(&bytes, 0, now_ms)
+                }
+                other => other,
+            }
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("metadata append task failed: {e}")))?
+        .map_err(|e| io::Error::other(format!("metadata append failed: {e}")))?;
         self.log.flush_up_to(info.last_offset + 1).await?;
-        let mut next = MetadataImage::clone(&self.image());
-        for record in &records {
-            next.apply(record);
-        }
+        let mut next = self.preview(&records);
         next.last_offset = info.last_offset;
         let next = Arc::new(next);
         *self.image.write() = Arc::clone(&next);
@@ -149,12 +172,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = Uuid::new_v4();
         let cluster_id = {
-            let logs = LogManager::open(
-                &crate::log::Layout::single(dir.path()),
-                |_| crate::config::topic::default_log_config(),
-                T0,
-            )
-            .unwrap();
+            let logs = Arc::new(
+                LogManager::open(
+                    &crate::log::Layout::single(dir.path()),
+                    |_| crate::config::topic::default_log_config(),
+                    T0,
+                )
+                .unwrap(),
+            );
             let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
             let image = store
                 .commit(
@@ -181,12 +206,14 @@ mod tests {
             image.cluster_id.clone()
             // No clean shutdown: the records were fsynced before commit returned.
         };
-        let logs = LogManager::open(
-            &crate::log::Layout::single(dir.path()),
-            |_| crate::config::topic::default_log_config(),
-            T0,
-        )
-        .unwrap();
+        let logs = Arc::new(
+            LogManager::open(
+                &crate::log::Layout::single(dir.path()),
+                |_| crate::config::topic::default_log_config(),
+                T0,
+            )
+            .unwrap(),
+        );
         let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
         let image = store.image();
         assert_eq!(image.cluster_id, cluster_id);

@@ -7,14 +7,14 @@
 //! expiry, the end of a join phase, offset expiry) runs from [`GroupCoordinator::tick`] and
 //! [`GroupCoordinator::expire_offsets`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::records::{GroupKey, GroupValue, MemberValue, OffsetValue};
 use super::state::{
@@ -23,6 +23,7 @@ use super::state::{
 };
 use super::store::{self, Change, OffsetsPartitions};
 use crate::partition::Partition;
+use crate::partition::manager::LeadershipListener;
 
 /// Coordinator settings.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +154,9 @@ pub struct GroupCoordinator {
     groups: RwLock<HashMap<String, Arc<Mutex<Slot>>>>,
     /// Log size of each offsets partition right after its last compaction.
     compacted_sizes: Mutex<HashMap<i32, u64>>,
+    /// `__consumer_offsets` partitions whose groups could not be loaded: their groups answer
+    /// COORDINATOR_NOT_AVAILABLE until the partition is loaded again.
+    unavailable: Mutex<HashSet<i32>>,
 }
 
 /// The topics a "consumer" protocol member subscribes to, from its ConsumerProtocolSubscription
@@ -195,6 +199,7 @@ impl GroupCoordinator {
             partitions,
             groups: RwLock::new(HashMap::new()),
             compacted_sizes: Mutex::new(HashMap::new()),
+            unavailable: Mutex::new(HashSet::new()),
         }
     }
 
@@ -208,9 +213,46 @@ impl GroupCoordinator {
     }
 
     fn offsets_partition(&self, group_id: &str) -> Result<Arc<Partition>, i16> {
-        self.partitions
-            .get(self.partition_of(group_id))
-            .ok_or(E::NotCoordinator.code())
+        let index = self.partition_of(group_id);
+        if self.unavailable.lock().contains(&index) {
+            return Err(E::CoordinatorNotAvailable.code());
+        }
+        self.partitions.get(index).ok_or(E::NotCoordinator.code())
+    }
+
+    /// Loads the groups of a `__consumer_offsets` partition this broker now leads. A partition that
+    /// cannot be read (a corrupt batch) leaves only its own groups unavailable.
+    pub fn load_partition(&self, partition: &Partition, now_ms: i64) {
+        let index = partition.index();
+        let started = std::time::Instant::now();
+        match self.load(partition, now_ms) {
+            Ok(records) => {
+                self.unavailable.lock().remove(&index);
+                if records > 0 {
+                    info!(
+                        partition = index,
+                        records,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "loaded consumer groups"
+                    );
+                }
+            }
+            Err(e) => {
+                error!(partition = index, error = %e,
+                    "cannot load the consumer groups of {}-{index}; they are unavailable (COORDINATOR_NOT_AVAILABLE), other partitions' groups are served",
+                    store::OFFSETS_TOPIC);
+                self.unloaded(index);
+                self.unavailable.lock().insert(index);
+            }
+        }
+    }
+
+    /// Forgets the groups of a `__consumer_offsets` partition this broker no longer leads.
+    pub fn unloaded(&self, index: i32) {
+        self.groups
+            .write()
+            .retain(|id, _| self.partition_of(id) != index);
+        self.unavailable.lock().remove(&index);
     }
 
     fn slot(&self, group_id: &str) -> Option<Arc<Mutex<Slot>>> {
@@ -976,9 +1018,22 @@ impl GroupCoordinator {
     }
 }
 
+/// The coordinator follows the leadership of `__consumer_offsets` partitions: it loads a partition's
+/// groups when this broker starts leading it and forgets them when it stops.
+impl LeadershipListener for GroupCoordinator {
+    fn became_leader(&self, partition: &Arc<Partition>) {
+        self.load_partition(partition, crate::clock::now_ms());
+    }
+
+    fn resigned(&self, index: i32) {
+        self.unloaded(index);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::MetadataPublisher;
     use crate::cluster::{MetadataImage, MetadataRecord};
     use crate::config::BrokerConfig;
     use crate::group::state::GroupConfig;
@@ -997,16 +1052,17 @@ mod tests {
             )
             .unwrap(),
         );
-        let replicas = Arc::new(ReplicaManager::new(0, Arc::clone(&logs)));
+        let replicas = Arc::new(ReplicaManager::new(
+            0,
+            Arc::new(BrokerConfig::embedded()),
+            Arc::clone(&logs),
+        ));
         let mut image = MetadataImage::default();
         let offsets_id = uuid::Uuid::from_u128(1);
         for r in MetadataRecord::new_topic(store::OFFSETS_TOPIC, offsets_id, vec![vec![0]; 3], []) {
             image.apply(&r);
         }
-        let entries = crate::config::parse_toml(crate::config::EMBEDDED_DEFAULTS, "d").unwrap();
-        replicas
-            .apply(&image, &BrokerConfig::from_entries(entries).unwrap(), T0)
-            .unwrap();
+        replicas.publish(&MetadataImage::default(), &image).unwrap();
         let config = CoordinatorConfig {
             group: GroupConfig {
                 min_session_timeout_ms: 6_000,

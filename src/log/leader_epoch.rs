@@ -83,6 +83,15 @@ impl LeaderEpochCache {
         true
     }
 
+    /// The epoch of the leader that wrote `offset`: the latest epoch starting at or before it.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.start_offset <= offset)
+            .map(|e| e.epoch)
+    }
+
     /// Kafka's answer to "where does `requested` end?": the requested epoch (or the largest known
     /// epoch below it) and the start offset of the first later epoch, or `log_end` for the latest
     /// epoch. Unknown answers are `(UNDEFINED_EPOCH, UNDEFINED_OFFSET)`.

@@ -777,6 +777,11 @@ impl Log {
         self.state.lock().epochs.latest().map(|e| e.epoch)
     }
 
+    /// The epoch of the leader that wrote `offset`, if the cache knows.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.state.lock().epochs.epoch_for_offset(offset)
+    }
+
     /// OffsetForLeaderEpoch: where `epoch` ends in this log (see
     /// [`LeaderEpochCache::end_offset_for`]).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
@@ -784,24 +789,15 @@ impl Log {
         state.epochs.end_offset_for(epoch, state.next_offset)
     }
 
-    /// A leader taking over with `epoch`: its epoch starts at the log end. Made durable before this
-    /// returns, as Kafka does when a replica becomes leader. Blocking.
+    /// A leader taking over with `epoch`: its epoch starts at the log end. The checkpoint file takes
+    /// it with the next flush, as it does every epoch that batches bring.
     pub fn assign_epoch_start(&self, epoch: i32) -> Result<(), LogError> {
         if !self.dir.is_online() {
             return Err(self.offline());
         }
-        let changed = {
-            let mut state = self.state.lock();
-            let end = state.next_offset;
-            state.epochs.assign(epoch, end)
-        };
-        if changed {
-            offload(|| {
-                let _files = self.files_lock.lock();
-                self.write_epoch_checkpoint()
-            })
-            .map_err(|e| self.observe("recording the leader epoch of", LogError::Io(e)))?;
-        }
+        let mut state = self.state.lock();
+        let end = state.next_offset;
+        state.epochs.assign(epoch, end);
         Ok(())
     }
 

@@ -187,10 +187,11 @@ fn leader_epochs_are_kept_on_append_durable_and_trimmed() {
     assert_eq!(log.end_offset_for_epoch(2), (2, 5));
     assert_eq!(log.end_offset_for_epoch(5), (5, 6));
     assert_eq!(log.end_offset_for_epoch(6), (-1, -1));
-    // A new leader's epoch starts at the log end, durably.
+    // A new leader's epoch starts at the log end, on disk with the next flush.
     log.assign_epoch_start(7).unwrap();
     assert_eq!(log.end_offset_for_epoch(5), (5, 6));
     assert_eq!(log.end_offset_for_epoch(7), (7, 6));
+    log.flush().unwrap();
     let text = std::fs::read_to_string(dir.path().join(leader_epoch::CHECKPOINT_FILE)).unwrap();
     assert_eq!(text, "0\n4\n0 0\n2 2\n5 5\n7 6\n");
     log.close().unwrap();

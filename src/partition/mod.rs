@@ -1,9 +1,13 @@
-//! One partition's replica state on this broker: its log, the leader epoch, replicas and ISR, the
-//! high watermark, idempotent-producer state, and the waiting rooms for fetches that wait for data
-//! and for acks=all produces that wait for the high watermark and durability.
+//! One partition's replica state on this broker: its log, whether this broker leads it and with
+//! which leader epoch, the replicas and ISR, the high watermark, and the waiting rooms for fetches
+//! that wait for data and for acks=all produces that wait for the high watermark and durability.
 //!
-//! The high watermark is the smallest log end offset among the in-sync replicas: on a single
-//! replica it moves with every append. Consumers read below it.
+//! A partition changes role only through explicit transitions, driven by the metadata image
+//! ([`manager::ReplicaManager`] applies them): [`Partition::become_leader`],
+//! [`Partition::become_follower`], [`Partition::update_replicas`] (same leader and epoch, new ISR
+//! or replica set); stopping a partition removes it. The high watermark is the smallest log end
+//! offset among the in-sync replicas: on a single replica it moves with every append. Consumers read
+//! below it.
 
 pub mod manager;
 
@@ -21,13 +25,21 @@ use crate::log::{Log, LogError};
 use crate::record::FileRegion;
 use crate::record::batch::{self, BatchError};
 
-pub use manager::ReplicaManager;
+pub use manager::{ReplicaManager, TopicRef};
 
-/// Why a partition refused a request.
+/// Why a partition request was refused; each is one Kafka error code.
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionError {
+    #[error("This server does not host this topic-partition.")]
+    UnknownTopicOrPartition,
+    #[error("This server does not host this topic ID.")]
+    UnknownTopicId,
     #[error("this broker is not the leader of the partition")]
-    NotLeader,
+    NotLeaderOrFollower,
+    #[error("the leader epoch {requested} is older than the current {current}")]
+    FencedLeaderEpoch { requested: i32, current: i32 },
+    #[error("the leader epoch {requested} is newer than the current {current}")]
+    UnknownLeaderEpoch { requested: i32, current: i32 },
     #[error("only {isr} in-sync replicas, {required} required")]
     NotEnoughReplicas { isr: usize, required: usize },
     #[error(transparent)]
@@ -88,16 +100,16 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// A partition in no role yet; the manager applies its first transition right after.
     pub fn new(
         topic: &str,
         topic_id: Uuid,
         index: i32,
         local_broker: i32,
         log: Arc<Log>,
-        info: &PartitionInfo,
         high_watermark: i64,
     ) -> Partition {
-        let partition = Partition {
+        Partition {
             topic: Arc::from(topic),
             topic_id,
             index,
@@ -109,17 +121,15 @@ impl Partition {
             ),
             log,
             replica: Mutex::new(ReplicaState {
-                leader: info.leader,
-                leader_epoch: info.leader_epoch,
-                replicas: info.replicas.clone(),
-                isr: info.isr.clone(),
+                leader: -1,
+                leader_epoch: -1,
+                replicas: Vec::new(),
+                isr: Vec::new(),
                 follower_end_offsets: HashMap::new(),
             }),
             min_insync_replicas: AtomicUsize::new(1),
             high_watermark_moved: Notify::new(),
-        };
-        partition.maybe_advance_high_watermark();
-        partition
+        }
     }
 
     pub fn topic(&self) -> &str {
@@ -146,6 +156,11 @@ impl Partition {
         self.replica.lock().leader == self.local_broker
     }
 
+    /// Whether the partition's log directory works.
+    pub fn is_online(&self) -> bool {
+        self.log.log_dir().is_online()
+    }
+
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
@@ -165,11 +180,65 @@ impl Partition {
         self.log.set_config(config.log.clone());
     }
 
-    /// Takes a new assignment from the metadata image.
-    pub fn update_assignment(&self, info: &PartitionInfo) {
+    /// Checks a client's view of the leader epoch (KIP-320): `None` or -1 means "any".
+    pub fn check_leader_epoch(&self, requested: Option<i32>) -> Result<(), PartitionError> {
+        let Some(requested) = requested.filter(|e| *e >= 0) else {
+            return Ok(());
+        };
+        let current = self.leader_epoch();
+        match requested.cmp(&current) {
+            std::cmp::Ordering::Less => {
+                Err(PartitionError::FencedLeaderEpoch { requested, current })
+            }
+            std::cmp::Ordering::Greater => {
+                Err(PartitionError::UnknownLeaderEpoch { requested, current })
+            }
+            std::cmp::Ordering::Equal => Ok(()),
+        }
+    }
+
+    /// Transition: this broker leads the partition from `info.leader_epoch` on. The epoch starts
+    /// at the log end in the leader-epoch cache; followers' positions start unknown.
+    pub fn become_leader(&self, info: &PartitionInfo) -> Result<(), LogError> {
+        assert_eq!(
+            info.leader, self.local_broker,
+            "become_leader on a follower"
+        );
+        {
+            let mut replica = self.replica.lock();
+            replica.leader = info.leader;
+            replica.leader_epoch = info.leader_epoch;
+            replica.replicas = info.replicas.clone();
+            replica.isr = info.isr.clone();
+            replica.follower_end_offsets.clear();
+        }
+        self.log.assign_epoch_start(info.leader_epoch)?;
+        self.maybe_advance_high_watermark();
+        Ok(())
+    }
+
+    /// Transition: another broker leads the partition (`info.leader`, -1 when none). Replication
+    /// attaches here: fetching from the leader, truncating by leader epoch first.
+    pub fn become_follower(&self, info: &PartitionInfo) {
+        assert_ne!(
+            info.leader, self.local_broker,
+            "become_follower on the leader"
+        );
         let mut replica = self.replica.lock();
         replica.leader = info.leader;
         replica.leader_epoch = info.leader_epoch;
+        replica.replicas = info.replicas.clone();
+        replica.isr = info.isr.clone();
+        replica.follower_end_offsets.clear();
+        drop(replica);
+        // Waiting fetches and produces find out that this broker no longer leads.
+        self.high_watermark_moved.notify_waiters();
+    }
+
+    /// Same leader and epoch, new replica set or ISR.
+    pub fn update_replicas(&self, info: &PartitionInfo) {
+        let mut replica = self.replica.lock();
+        debug_assert_eq!(replica.leader_epoch, info.leader_epoch);
         replica.replicas = info.replicas.clone();
         replica.isr = info.isr.clone();
         replica
@@ -179,8 +248,8 @@ impl Partition {
         self.maybe_advance_high_watermark();
     }
 
-    /// Appends a producer's record set as leader: leadership, ISR size for acks=all, batch
-    /// validation, then idempotence checks and the append itself under one lock.
+    /// Appends a producer's record set as leader: leadership, ISR size for acks=all, then the log
+    /// (batch validation, idempotence, the append itself).
     pub fn append_as_leader(
         &self,
         records: &[u8],
@@ -191,7 +260,7 @@ impl Partition {
         let leader_epoch = {
             let replica = self.replica.lock();
             if replica.leader != self.local_broker {
-                return Err(PartitionError::NotLeader);
+                return Err(PartitionError::NotLeaderOrFollower);
             }
             if required_acks == -1 && replica.isr.len() < min_insync_replicas {
                 return Err(PartitionError::NotEnoughReplicas {
@@ -221,6 +290,9 @@ impl Partition {
     fn maybe_advance_high_watermark(&self) {
         let candidate = {
             let replica = self.replica.lock();
+            if replica.leader != self.local_broker {
+                return;
+            }
             let local = self.log.log_end_offset();
             replica
                 .isr
@@ -241,8 +313,9 @@ impl Partition {
         self.high_watermark_moved.notified()
     }
 
-    /// Waits until `offset` is below the high watermark and on disk (acks=all).
-    pub async fn wait_until_durable(&self, offset: i64) -> std::io::Result<()> {
+    /// Waits until `offset` is below the high watermark and on disk (acks=all). Fails if this
+    /// broker stops leading meanwhile.
+    pub async fn wait_until_durable(&self, offset: i64) -> Result<(), PartitionError> {
         loop {
             let moved = self.high_watermark_moved();
             tokio::pin!(moved);
@@ -250,9 +323,15 @@ impl Partition {
             if self.high_watermark() >= offset {
                 break;
             }
+            if !self.is_leader() {
+                return Err(PartitionError::NotLeaderOrFollower);
+            }
             moved.await;
         }
-        self.log.flush_up_to(offset).await
+        self.log
+            .flush_up_to(offset)
+            .await
+            .map_err(|e| PartitionError::Log(LogError::Io(e)))
     }
 
     /// Reads for a consumer: whole batches from `offset`, bounded by the high watermark.
@@ -273,10 +352,15 @@ impl Partition {
         })
     }
 
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` and where it ends.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.end_offset_for_epoch(epoch)
+    }
+
     /// DeleteRecords: raises the log start offset; -1 means the high watermark.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, PartitionError> {
         if !self.is_leader() {
-            return Err(PartitionError::NotLeader);
+            return Err(PartitionError::NotLeaderOrFollower);
         }
         let high_watermark = self.high_watermark();
         let target = if offset == -1 { high_watermark } else { offset };
@@ -298,6 +382,15 @@ mod tests {
 
     const T0: i64 = 1_700_000_000_000;
 
+    fn info(leader: i32, epoch: i32) -> PartitionInfo {
+        PartitionInfo {
+            replicas: vec![0, 1],
+            isr: vec![0],
+            leader,
+            leader_epoch: epoch,
+        }
+    }
+
     fn partition(dir: &std::path::Path) -> Partition {
         let log = Arc::new(
             Log::create(
@@ -311,13 +404,9 @@ mod tests {
             )
             .unwrap(),
         );
-        let info = PartitionInfo {
-            replicas: vec![0],
-            isr: vec![0],
-            leader: 0,
-            leader_epoch: 4,
-        };
-        Partition::new("t", Uuid::new_v4(), 0, 0, log, &info, 0)
+        let p = Partition::new("t", Uuid::new_v4(), 0, 0, log, 0);
+        p.become_leader(&info(0, 4)).unwrap();
+        p
     }
 
     #[test]
@@ -368,6 +457,36 @@ mod tests {
                 required: 2
             })
         ));
+    }
+
+    #[test]
+    fn transitions_change_the_role_and_epochs_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        p.append_as_leader(&batch(0, T0, &[b"a"]), 1, T0).unwrap();
+        assert!(p.check_leader_epoch(Some(4)).is_ok());
+        assert!(p.check_leader_epoch(None).is_ok());
+        assert!(p.check_leader_epoch(Some(-1)).is_ok());
+        assert!(matches!(
+            p.check_leader_epoch(Some(3)),
+            Err(PartitionError::FencedLeaderEpoch { .. })
+        ));
+        assert!(matches!(
+            p.check_leader_epoch(Some(5)),
+            Err(PartitionError::UnknownLeaderEpoch { .. })
+        ));
+        p.become_follower(&info(1, 5));
+        assert!(!p.is_leader());
+        assert!(matches!(
+            p.append_as_leader(&batch(0, T0, &[b"b"]), 1, T0),
+            Err(PartitionError::NotLeaderOrFollower)
+        ));
+        p.become_leader(&info(0, 6)).unwrap();
+        p.append_as_leader(&batch(0, T0, &[b"c"]), 1, T0).unwrap();
+        // The epochs the log saw: 4 from offset 0, 6 from offset 1.
+        assert_eq!(p.end_offset_for_epoch(4), (4, 1));
+        assert_eq!(p.end_offset_for_epoch(5), (4, 1));
+        assert_eq!(p.end_offset_for_epoch(6), (6, 2));
     }
 
     #[tokio::test]

@@ -1,31 +1,41 @@
-//! Start-up, the accept loops, periodic maintenance and graceful shutdown of the whole broker.
+//! Start-up, the accept loops, periodic maintenance, storage supervision and shutdown of the whole
+//! broker.
 //!
-//! Start-up: open the data directory (recovering logs after an unclean stop), replay the metadata
-//! log, create the hosted partitions, bind the listeners. Shutdown (SIGTERM/SIGINT or
-//! [`Broker::shutdown`]): stop accepting, let connections finish what is in flight, then fsync and
-//! close every log, write the checkpoints and the clean-shutdown marker.
+//! Start-up: open the log directories (recovering logs after an unclean stop), replay the metadata
+//! log, publish it to the partitions (which loads the consumer groups of the `__consumer_offsets`
+//! partitions led here), bind the listeners.
+//!
+//! Graceful shutdown (SIGTERM/SIGINT or [`Broker::shutdown`]): stop accepting, let connections
+//! finish what is in flight, then fsync and close every log, write the checkpoints and the
+//! clean-shutdown markers.
+//!
+//! A log directory failing takes only its partitions offline; if the failure leaves the broker
+//! without its metadata log or without any data directory, [`Broker::failed`] says so and the
+//! broker must stop ([`Broker::halt`]): in-flight work is dropped and no clean-shutdown marker is
+//! written, so the next start recovers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::connection;
+use crate::api::session::{Principal, Session};
 use crate::api::{self, Context, now_ms};
-use crate::cluster::{BrokerInfo, MetadataStore};
+use crate::cluster::{BrokerInfo, Controller, MetadataPublisher, MetadataStore};
 use crate::config::BrokerConfig;
 use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator};
 use crate::group::state::GroupConfig;
-use crate::group::store::OFFSETS_TOPIC;
-use crate::group::store::OffsetsPartitions;
+use crate::group::store::{OFFSETS_TOPIC, OffsetsPartitions};
 use crate::log::io::{FileOps, SystemFileOps};
 use crate::log::{Layout, LogManager};
 use crate::partition::ReplicaManager;
+use crate::partition::manager::LeadershipListener;
 
 /// How long connections get to finish in-flight requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,13 +48,24 @@ const OFFSETS_COMPACTION_CHECK: Duration = Duration::from_secs(30);
 const GROUP_TICK: Duration = Duration::from_millis(100);
 /// Segment files untouched this long are closed.
 const IDLE_FILE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often the metadata directory's reserved space is checked (and remade after a full disk).
+const BALLAST_CHECK: Duration = Duration::from_secs(10);
+/// How long the accept loop waits after a failed accept (out of descriptors), and how often such
+/// failures are logged at most.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// A running broker.
 pub struct Broker {
     ctx: Arc<Context>,
     addresses: Vec<SocketAddr>,
     shutdown_tx: watch::Sender<bool>,
+    /// Set (with the reason) when the broker can no longer run: its metadata directory or its
+    /// last data directory failed.
+    failed_rx: watch::Receiver<Option<String>>,
     tasks: JoinSet<()>,
+    /// Keeps the group coordinator registered as a listener of partition leadership.
+    _listener: Arc<dyn LeadershipListener>,
 }
 
 /// Binds the listeners, opens storage and metadata, and starts serving.
@@ -74,7 +95,7 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
     }
     let config = Arc::new(config);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let ctx = {
+    let (ctx, listener) = {
         let config = Arc::clone(&config);
         let shutdown_rx = shutdown_rx.clone();
         tokio::task::spawn_blocking(move || open_storage(config, ops, shutdown_rx)).await??
@@ -88,17 +109,26 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
         addresses.push(address);
         tasks.spawn(accept_loop(
             socket,
+            Arc::from(name.as_str()),
             Arc::clone(&ctx),
             Arc::clone(&permits),
             shutdown_rx.clone(),
         ));
     }
+    let (failed_tx, failed_rx) = watch::channel(None);
+    tasks.spawn(supervise_storage(
+        Arc::clone(&ctx),
+        failed_tx,
+        shutdown_rx.clone(),
+    ));
     tasks.spawn(maintenance(Arc::clone(&ctx), shutdown_rx));
     Ok(Broker {
         ctx,
         addresses,
         shutdown_tx,
+        failed_rx,
         tasks,
+        _listener: listener,
     })
 }
 
@@ -106,7 +136,7 @@ fn open_storage(
     config: Arc<BrokerConfig>,
     ops: Arc<dyn FileOps>,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Arc<Context>> {
+) -> anyhow::Result<(Arc<Context>, Arc<dyn LeadershipListener>)> {
     let now = now_ms();
     let layout = Layout {
         data_dirs: config.log_dirs.clone(),
@@ -118,6 +148,7 @@ fn open_storage(
         LogManager::open(&layout, |_| config.topic_defaults.log.clone(), now)
             .context("cannot open the log directories")?,
     );
+    logs.ensure_ballast();
     let advertised = &config.advertised_listeners[0];
     let this_broker = BrokerInfo {
         id: config.node_id,
@@ -129,10 +160,11 @@ fn open_storage(
         MetadataStore::open(&logs, config.node_id, vec![this_broker], now)
             .context("cannot load cluster metadata")?,
     );
-    let replicas = Arc::new(ReplicaManager::new(config.node_id, Arc::clone(&logs)));
-    replicas
-        .apply(&metadata.image(), &config, now)
-        .context("cannot open partition logs")?;
+    let replicas = Arc::new(ReplicaManager::new(
+        config.node_id,
+        Arc::clone(&config),
+        Arc::clone(&logs),
+    ));
     let groups = Arc::new(GroupCoordinator::new(
         CoordinatorConfig {
             group: GroupConfig {
@@ -147,58 +179,43 @@ fn open_storage(
         },
         Arc::clone(&replicas) as Arc<dyn OffsetsPartitions>,
     ));
-    load_groups(&groups, &replicas, now)?;
-    Ok(Arc::new(Context {
-        config,
-        logs,
+    // The coordinator loads a `__consumer_offsets` partition's groups when this broker starts
+    // leading it, which publishing the stored metadata does for every partition here.
+    let listener: Arc<dyn LeadershipListener> = Arc::clone(&groups) as Arc<dyn LeadershipListener>;
+    replicas.listen(OFFSETS_TOPIC, &listener);
+    let controller = Arc::new(Controller::new(
+        Arc::clone(&config),
         metadata,
-        replicas,
-        groups,
-        fetch_sessions: api::fetch_session::SessionCache::default(),
-        producer_ids: api::producer_ids::ProducerIdAllocator::default(),
-        admin: tokio::sync::Mutex::new(()),
-        shutting_down: shutdown,
-    }))
-}
-
-/// Replays every local `__consumer_offsets` partition into the group coordinator.
-fn load_groups(
-    groups: &GroupCoordinator,
-    replicas: &ReplicaManager,
-    now_ms: i64,
-) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    let mut records = 0;
-    for partition in replicas
-        .all()
-        .into_iter()
-        .filter(|p| p.topic() == OFFSETS_TOPIC)
-    {
-        records += groups.load(&partition, now_ms).with_context(|| {
-            format!(
-                "cannot load groups from {OFFSETS_TOPIC}-{}",
-                partition.index()
-            )
-        })?;
-    }
-    if records > 0 {
-        info!(
-            groups = groups.len(),
-            records,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "loaded consumer groups"
-        );
-    }
-    Ok(())
+        Arc::clone(&replicas) as Arc<dyn MetadataPublisher>,
+    ));
+    controller
+        .publish_stored()
+        .context("cannot open partition logs")?;
+    Ok((
+        Arc::new(Context {
+            config,
+            logs,
+            controller,
+            replicas,
+            groups,
+            fetch_sessions: api::fetch_session::SessionCache::default(),
+            producer_ids: api::producer_ids::ProducerIdAllocator::default(),
+            shutting_down: shutdown,
+        }),
+        listener,
+    ))
 }
 
 async fn accept_loop(
     listener: TcpListener,
+    name: Arc<str>,
     ctx: Arc<Context>,
     permits: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    let mut last_warning: Option<tokio::time::Instant> = None;
+    let mut failures_since_warning = 0u64;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -209,15 +226,28 @@ async fn accept_loop(
                     };
                     let ctx = Arc::clone(&ctx);
                     let shutdown = shutdown.clone();
+                    let session = Session {
+                        listener: Arc::clone(&name),
+                        peer,
+                        principal: Principal::anonymous(),
+                    };
                     connections.spawn(async move {
-                        connection::serve(stream, peer, ctx, shutdown).await;
+                        serve_tcp(stream, session, ctx, shutdown).await;
                         drop(permit);
                     });
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Out of file descriptors and the like: back off instead of spinning, and say
+                    // so now and then rather than thousands of times. Accepting resumes by itself
+                    // once descriptors are free again.
+                    failures_since_warning += 1;
+                    if last_warning.is_none_or(|t| t.elapsed() >= ACCEPT_WARN_EVERY) {
+                        warn!(listener = %name, error = %e, failures = failures_since_warning,
+                            "accept failed; retrying");
+                        last_warning = Some(tokio::time::Instant::now());
+                        failures_since_warning = 0;
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -235,8 +265,52 @@ async fn accept_loop(
     }
 }
 
-/// Periodic work: fsync rolled segments, checkpoints, retention, closing idle files, group
-/// deadlines and offset expiry.
+async fn serve_tcp(
+    stream: TcpStream,
+    session: Session,
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(peer = %session.peer, error = %e, "could not set TCP_NODELAY");
+    }
+    connection::serve(stream, session, ctx, shutdown).await;
+}
+
+/// Watches for log directory failures: a failed data directory only takes its partitions offline,
+/// but without the metadata directory or any data directory the broker cannot go on.
+async fn supervise_storage(
+    ctx: Arc<Context>,
+    failed: watch::Sender<Option<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = ctx.logs.events().failed.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+        let offline = ctx.logs.offline_dirs();
+        if ctx.logs.can_serve() {
+            warn!(offline = ?offline, "log directories offline; their partitions answer KAFKA_STORAGE_ERROR");
+            continue;
+        }
+        let reason = if ctx.logs.metadata_dir().is_online() {
+            format!("every log directory has failed: {offline:?}")
+        } else {
+            format!(
+                "the metadata log directory {} has failed ({}); the broker cannot keep its metadata",
+                ctx.logs.metadata_dir().path().display(),
+                ctx.logs.metadata_dir().failure().unwrap_or_default()
+            )
+        };
+        error!(%reason, "stopping the broker");
+        let _ = failed.send(Some(reason));
+        return;
+    }
+}
+
+/// Periodic work: fsync rolled segments, checkpoints, retention, closing idle files, expiring idle
+/// producers, the metadata directory's reserved space, group deadlines and offset expiry.
 async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut checkpoint = tokio::time::interval(Duration::from_millis(
@@ -246,6 +320,10 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
         ctx.config.log_retention_check_interval_ms,
     ));
     let mut idle = tokio::time::interval(IDLE_FILE_TIMEOUT);
+    let mut producers = tokio::time::interval(Duration::from_millis(
+        ctx.config.producer_id_expiration_check_interval_ms,
+    ));
+    let mut ballast = tokio::time::interval(BALLAST_CHECK);
     let mut groups = tokio::time::interval(GROUP_TICK);
     let mut offsets_expiry = tokio::time::interval(Duration::from_millis(
         ctx.config.offsets_retention_check_interval_ms,
@@ -256,6 +334,8 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
         &mut checkpoint,
         &mut retention,
         &mut idle,
+        &mut producers,
+        &mut ballast,
         &mut groups,
         &mut offsets_expiry,
         &mut offsets_compaction,
@@ -281,6 +361,10 @@ async fn maintenance(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
                 }
             }),
             _ = idle.tick() => Box::new(move || ctx.logs.close_idle_files(IDLE_FILE_TIMEOUT)),
+            _ = producers.tick() => Box::new(move || {
+                ctx.logs.expire_producers(now_ms(), ctx.config.producer_id_expiration_ms)
+            }),
+            _ = ballast.tick() => Box::new(move || ctx.logs.ensure_ballast()),
             _ = groups.tick() => {
                 // Cheap and latency-sensitive (session expiry, join deadlines): run in place.
                 ctx.groups.tick(now_ms());
@@ -312,20 +396,48 @@ impl Broker {
         &self.ctx
     }
 
+    /// Completes when the broker can no longer run (its metadata directory, or every data
+    /// directory, failed), with the reason. Never completes otherwise.
+    pub async fn failed(&self) -> String {
+        let mut failed = self.failed_rx.clone();
+        loop {
+            if let Some(reason) = failed.borrow_and_update().clone() {
+                return reason;
+            }
+            if failed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Graceful stop: no new connections, in-flight requests finish, logs are fsynced and closed,
-    /// checkpoints and the clean-shutdown marker written.
+    /// checkpoints and the clean-shutdown markers written. On a failing disk it still writes what
+    /// it can and reports which files failed.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         info!("shutting down");
         let _ = self.shutdown_tx.send(true);
         while self.tasks.join_next().await.is_some() {}
         let ctx = Arc::clone(&self.ctx);
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            ctx.replicas.checkpoint_high_watermarks()?;
+            let checkpointed = ctx.replicas.checkpoint_high_watermarks();
+            if let Err(e) = &checkpointed {
+                error!(error = %e, "could not write the high watermark checkpoints");
+            }
             ctx.logs.shutdown()?;
+            checkpointed?;
             Ok(())
         })
         .await??;
         info!("shut down cleanly");
         Ok(())
+    }
+
+    /// Stops after a storage failure the broker cannot survive: no new connections, in-flight work
+    /// dropped, nothing more written (no clean-shutdown marker: the next start recovers).
+    pub async fn halt(mut self, reason: &str) {
+        error!(%reason, "halting");
+        let _ = self.shutdown_tx.send(true);
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
     }
 }

@@ -1,5 +1,5 @@
-//! One client connection: reads frames, hands each request to the API layer, and writes responses
-//! strictly in request order.
+//! One client connection, over any [`Transport`]: reads frames, hands each request to the API layer
+//! with the connection's [`Session`], and writes responses strictly in request order.
 //!
 //! Requests are decoded and started as they arrive (up to [`MAX_IN_FLIGHT`] requests and
 //! [`MAX_IN_FLIGHT_BYTES`] per connection), so a long-polling Fetch does not hold up the requests
@@ -7,19 +7,19 @@
 //! writes those responses and closes.
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tracing::{debug, trace};
 
 use super::frame::FrameReader;
+use super::transport::Transport;
 use super::writer::write_response;
+use crate::api::session::Session;
 use crate::api::{self, Context, Outcome};
 use crate::protocol::header;
 
@@ -32,15 +32,14 @@ pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 type InFlight = Pin<Box<dyn Future<Output = (Outcome, usize)> + Send>>;
 
 /// Serves `stream` until the client leaves, a protocol error closes it, or shutdown.
-pub async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+pub async fn serve<S: Transport>(
+    mut stream: S,
+    session: Session,
     ctx: Arc<Context>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(%peer, error = %e, "could not set TCP_NODELAY");
-    }
+    let session = Arc::new(session);
+    let peer = session.peer;
     let mut reader = FrameReader::new(ctx.config.socket_request_max_bytes);
     let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     // Bytes of request frames in flight: reading pauses above the budget (a single request larger
@@ -65,8 +64,12 @@ pub async fn serve(
                             trace!(%peer, api = request_header.api_key, version = request_header.api_version,
                                 correlation_id = request_header.correlation_id, "request");
                             let ctx = Arc::clone(&ctx);
+                            let session = Arc::clone(&session);
                             in_flight.push_back(Box::pin(async move {
-                                (api::handle(&ctx, request_header, body, peer).await, size)
+                                (
+                                    api::handle(&ctx, &session, request_header, body).await,
+                                    size,
+                                )
                             }));
                         }
                         Err(e) => {
@@ -95,7 +98,7 @@ pub async fn serve(
                 match outcome {
                     Outcome::Respond(response) => {
                         let started = std::time::Instant::now();
-                        if let Err(e) = write_response(&stream, &response).await {
+                        if let Err(e) = write_response(&mut stream, &response).await {
                             break format!("write failed: {e}");
                         }
                         trace!(%peer, bytes = response.wire_len(), write_us = started.elapsed().as_micros() as u64, "response");
@@ -104,16 +107,12 @@ pub async fn serve(
                     Outcome::Close(why) => break why,
                 }
             }
-            readable = stream.readable(), if can_read => {
-                if let Err(e) = readable {
-                    break format!("read failed: {e}");
-                }
-                match stream.try_read_buf(reader.buffer()) {
+            read = stream.read_buf(reader.buffer()), if can_read => {
+                match read {
                     // The client left: nobody is waiting for answers, so in-flight requests are
                     // dropped at their next await point (appends already made stay made).
                     Ok(0) => break "client closed the connection".to_string(),
                     Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => break format!("read failed: {e}"),
                 }
             }
