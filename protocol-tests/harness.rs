@@ -23,24 +23,26 @@ pub struct TestBroker {
 impl TestBroker {
     /// Starts a broker on a port the system picks (so parallel tests never collide).
     pub fn start(overrides: &[&str]) -> TestBroker {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut broker = TestBroker {
-            child: None,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            dir,
-            overrides: overrides.iter().map(|s| s.to_string()).collect(),
-        };
+        let mut broker = Self::unstarted(overrides);
         broker.spawn();
         broker
+    }
+
+    fn unstarted(overrides: &[&str]) -> TestBroker {
+        TestBroker {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir: tempfile::tempdir().expect("temp dir"),
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
 
-    /// Starts the process on `self.addr`'s port (0 the first time) and waits until it listens,
-    /// reading the bound address from its log.
-    fn spawn(&mut self) {
+    /// The command that runs the broker, its log going to a fresh `broker.log`.
+    fn command(&self) -> Command {
         let log_path = self.dir.path().join("broker.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_kafe"));
@@ -61,7 +63,40 @@ impl TestBroker {
         for o in &self.overrides {
             command.arg("--override").arg(o);
         }
-        self.child = Some(command.spawn().expect("spawn kafe"));
+        command
+    }
+
+    /// Starts a broker whose process may hold at most `limit` open files (RLIMIT_NOFILE).
+    pub fn start_with_open_file_limit(overrides: &[&str], limit: u64) -> TestBroker {
+        let mut broker = Self::unstarted(overrides);
+        let mut command = broker.command();
+        // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent's state.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                let rlimit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        broker.child = Some(command.spawn().expect("spawn kafe"));
+        broker.wait_listening();
+        broker
+    }
+
+    /// Starts the process on `self.addr`'s port (0 the first time) and waits until it listens.
+    fn spawn(&mut self) {
+        self.child = Some(self.command().spawn().expect("spawn kafe"));
+        self.wait_listening();
+    }
+
+    /// Waits until the process listens, reading the bound address from its log.
+    fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let log = self.log();
@@ -145,6 +180,26 @@ impl TestBroker {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the broker first");
         self.spawn();
+    }
+
+    /// Starts the broker again, expecting it to refuse to start; returns its log.
+    pub fn restart_expecting_refusal(&mut self) -> String {
+        assert!(self.child.is_none(), "stop or kill the broker first");
+        let status = self
+            .command()
+            .spawn()
+            .expect("spawn kafe")
+            .wait()
+            .expect("wait for kafe");
+        assert!(!status.success(), "kafe started; log:\n{}", self.log());
+        self.log()
+    }
+
+    /// How many file descriptors the broker process has open.
+    pub fn open_descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("proc fd")
+            .count()
     }
 
     pub fn connect(&self) -> Conn {
@@ -268,6 +323,20 @@ impl Conn {
             "{key:?} v{version}: response has trailing bytes"
         );
         decoded
+    }
+
+    /// Sends an ApiVersions request and waits (up to the read timeout) for any response frame:
+    /// whether the broker is serving this connection.
+    pub fn try_api_versions(&mut self) -> bool {
+        let mut body = BytesMut::new();
+        kafka_protocol::messages::ApiVersionsRequest::default()
+            .encode(&mut body, 0)
+            .expect("encode");
+        let (_, frame) = self.frame(ApiKey::ApiVersions, 0, &body);
+        if self.send_raw(&frame).is_err() {
+            return false;
+        }
+        self.read_frame().is_some()
     }
 
     /// Whether the broker closed this connection (reads EOF within `wait`).

@@ -11,3 +11,5 @@ mod harness;
 mod hostile;
 mod produce_fetch;
 mod requests;
+mod state;
+mod storage;

@@ -290,11 +290,14 @@ impl LogManager {
             return Ok(Arc::clone(log));
         }
         let path = dir.path().join(partition_dir_name(topic, partition));
-        let log =
-            Log::create(dir, &path, topic, partition, config, 0, now_ms).inspect_err(|_| {
-                // Leave nothing half made behind.
+        let log = Log::create(dir, &path, topic, partition, config, 0, now_ms).inspect_err(|_| {
+            // Leave nothing half made behind. A failed creation removed its files already, so
+            // removing the (empty) directory needs no descriptor: it works even when a lack of
+            // descriptors is what failed.
+            if std::fs::remove_dir(&path).is_err() {
                 let _ = std::fs::remove_dir_all(&path);
-            })?;
+            }
+        })?;
         let log = Arc::new(log);
         logs.insert(key, Arc::clone(&log));
         Ok(log)
@@ -314,7 +317,7 @@ impl LogManager {
             }
             if let Err(e) = self.get_or_create(topic, *partition, config.clone(), now_ms) {
                 for (t, p) in &created {
-                    if let Err(undo) = self.delete(t, *p) {
+                    if let Err(undo) = self.discard_new(t, *p) {
                         warn!(topic = %t, partition = p, error = %undo, "could not remove a log of a failed creation");
                     }
                 }
@@ -323,6 +326,21 @@ impl LogManager {
             created.push((topic.clone(), *partition));
         }
         Ok(())
+    }
+
+    /// Removes a log this manager just created and nothing has written to: its segment files and
+    /// its directory, with calls that need no file descriptor (so that undoing a creation works
+    /// when running out of descriptors is what made it fail).
+    fn discard_new(&self, topic: &str, partition: i32) -> io::Result<()> {
+        let Some(log) = self.logs.write().remove(&(topic.to_string(), partition)) else {
+            return Ok(());
+        };
+        assert_eq!(log.log_end_offset(), 0, "discarding a log that was written to");
+        let ops = log.log_dir().ops();
+        for suffix in [".log", ".index", ".timeindex"] {
+            ops.remove_file(&log.dir().join(super::segment::file_name(0, suffix)))?;
+        }
+        std::fs::remove_dir(log.dir())
     }
 
     /// Removes a partition's log: renamed out of the way at once (so the name can be reused), then
@@ -355,9 +373,15 @@ impl LogManager {
             .collect()
     }
 
-    /// Writes the recovery point and log start offset checkpoints of every online directory.
+    /// Writes the recovery point and log start offset checkpoints of every online directory, and
+    /// the leader-epoch checkpoints that changed.
     pub fn write_checkpoints(&self) -> io::Result<()> {
         let mut result = Ok(());
+        for log in self.all() {
+            if let Err(e) = log.checkpoint_epochs() {
+                result = Err(e);
+            }
+        }
         for dir in self.all_dirs.iter().filter(|d| d.is_online()) {
             let logs = self.logs_in(dir);
             let written = checkpoint::write(

@@ -801,6 +801,17 @@ impl Log {
         Ok(())
     }
 
+    /// Writes `leader-epoch-checkpoint` now if the cache changed since it was last written (the
+    /// periodic checkpoint). Blocking.
+    pub fn checkpoint_epochs(&self) -> io::Result<()> {
+        if !self.dir.is_online() || self.state.lock().epochs.unwritten().is_none() {
+            return Ok(());
+        }
+        let _files = self.files_lock.lock();
+        self.write_epoch_checkpoint()
+            .map_err(|e| self.observe_io("writing the leader epochs of", e))
+    }
+
     /// Writes `leader-epoch-checkpoint` if the cache changed since it was last written. Called under
     /// `files_lock`.
     fn write_epoch_checkpoint(&self) -> io::Result<()> {
