@@ -10,6 +10,7 @@
 #[allow(dead_code)]
 mod harness;
 mod kcat;
+mod kill_loop;
 mod rdkafka_client;
 mod scripts;
 

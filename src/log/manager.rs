@@ -290,14 +290,15 @@ impl LogManager {
             return Ok(Arc::clone(log));
         }
         let path = dir.path().join(partition_dir_name(topic, partition));
-        let log = Log::create(dir, &path, topic, partition, config, 0, now_ms).inspect_err(|_| {
-            // Leave nothing half made behind. A failed creation removed its files already, so
-            // removing the (empty) directory needs no descriptor: it works even when a lack of
-            // descriptors is what failed.
-            if std::fs::remove_dir(&path).is_err() {
-                let _ = std::fs::remove_dir_all(&path);
-            }
-        })?;
+        let log =
+            Log::create(dir, &path, topic, partition, config, 0, now_ms).inspect_err(|_| {
+                // Leave nothing half made behind. A failed creation removed its files already, so
+                // removing the (empty) directory needs no descriptor: it works even when a lack of
+                // descriptors is what failed.
+                if std::fs::remove_dir(&path).is_err() {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+            })?;
         let log = Arc::new(log);
         logs.insert(key, Arc::clone(&log));
         Ok(log)
@@ -335,7 +336,11 @@ impl LogManager {
         let Some(log) = self.logs.write().remove(&(topic.to_string(), partition)) else {
             return Ok(());
         };
-        assert_eq!(log.log_end_offset(), 0, "discarding a log that was written to");
+        assert_eq!(
+            log.log_end_offset(),
+            0,
+            "discarding a log that was written to"
+        );
         let ops = log.log_dir().ops();
         for suffix in [".log", ".index", ".timeindex"] {
             ops.remove_file(&log.dir().join(super::segment::file_name(0, suffix)))?;
