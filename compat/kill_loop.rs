@@ -23,6 +23,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::harness::TestBroker;
 
+/// A record's value and where it was acknowledged (partition, offset), or why it was not.
+type Outcome = (String, Result<(i32, i64), String>);
+
 const TOPIC: &str = "kill-loop";
 const PARTITIONS: i32 = 3;
 /// Records awaiting acknowledgement at most, so that batches are always in flight.
@@ -99,7 +102,7 @@ async fn kill_9_in_a_loop_loses_and_duplicates_nothing_under_an_idempotent_produ
     let stopped = Arc::clone(&stop);
     let sender = tokio::spawn(async move {
         let mut pending = FuturesUnordered::new();
-        let mut outcomes: Vec<(String, Result<(i32, i64), String>)> = Vec::new();
+        let mut outcomes: Vec<Outcome> = Vec::new();
         let mut i = 0usize;
         while !stopped.load(Ordering::Relaxed) {
             let value = format!("record-{i}");

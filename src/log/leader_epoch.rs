@@ -16,7 +16,11 @@
 //! ```
 //!
 //! The batches themselves carry their epoch, so the file can always be rebuilt from the log; the log
-//! does so when it is missing, and adds the epochs of a tail recovered after a crash.
+//! does so when it is missing, and adds the epochs of a tail recovered after a crash. What must be
+//! on disk is therefore only the entries that start below the recovery point (recovery does not
+//! rescan there): the log writes the entries below the offset it is about to make durable
+//! ([`LeaderEpochCache::to_write`]), so an epoch that has written nothing yet (a new leader of an
+//! idle partition) costs no fsync.
 
 /// The name of the checkpoint file in a partition directory.
 pub const CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
@@ -36,10 +40,8 @@ pub struct EpochEntry {
 pub struct LeaderEpochCache {
     /// Increasing in both epoch and start offset.
     entries: Vec<EpochEntry>,
-    /// Bumped by every change, so a checkpoint written from an older copy does not count as current.
-    version: u64,
-    /// The version last written to the checkpoint file.
-    written: u64,
+    /// What the checkpoint file holds.
+    on_disk: Vec<EpochEntry>,
 }
 
 impl LeaderEpochCache {
@@ -79,7 +81,6 @@ impl LeaderEpochCache {
             epoch,
             start_offset,
         });
-        self.version += 1;
         true
     }
 
@@ -117,11 +118,7 @@ impl LeaderEpochCache {
 
     /// Drops entries for epochs that start at or after `end_offset` (the log was truncated there).
     pub fn truncate_from_end(&mut self, end_offset: i64) {
-        let before = self.entries.len();
         self.entries.retain(|e| e.start_offset < end_offset);
-        if self.entries.len() != before {
-            self.version += 1;
-        }
     }
 
     /// Moves the start to `start_offset` (the log start moved): entries that now begin before it
@@ -144,31 +141,34 @@ impl LeaderEpochCache {
         }
         self.entries.drain(..below);
         self.entries.insert(0, kept);
-        self.version += 1;
     }
 
     /// Forgets everything (the log was emptied).
     pub fn clear(&mut self) {
-        if !self.entries.is_empty() {
-            self.entries.clear();
-            self.version += 1;
-        }
+        self.entries.clear();
     }
 
-    /// Whether the checkpoint file is behind, and the version to report with [`Self::written`].
-    pub fn unwritten(&self) -> Option<u64> {
-        (self.version != self.written).then_some(self.version)
+    /// The entries starting below `durable_end` (the offset the log is making durable), if the
+    /// checkpoint file does not hold exactly them yet.
+    pub fn to_write(&self, durable_end: i64) -> Option<Vec<EpochEntry>> {
+        let wanted: Vec<EpochEntry> = self
+            .entries
+            .iter()
+            .copied()
+            .filter(|e| e.start_offset < durable_end)
+            .collect();
+        (wanted != self.on_disk).then_some(wanted)
     }
 
-    /// Notes that the state of `version` is on disk.
-    pub fn written(&mut self, version: u64) {
-        self.written = self.written.max(version);
+    /// Notes what the checkpoint file now holds.
+    pub fn written(&mut self, entries: Vec<EpochEntry>) {
+        self.on_disk = entries;
     }
 
-    /// The checkpoint file's text.
-    pub fn encode(&self) -> String {
-        let mut text = format!("0\n{}\n", self.entries.len());
-        for e in &self.entries {
+    /// The checkpoint file's text for `entries`.
+    pub fn encode(entries: &[EpochEntry]) -> String {
+        let mut text = format!("0\n{}\n", entries.len());
+        for e in entries {
             text.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
         }
         text
@@ -210,6 +210,7 @@ impl LeaderEpochCache {
         if cache.entries.len() != count || lines.any(|l| !l.trim().is_empty()) {
             return Err(format!("expected {count} entries"));
         }
+        cache.on_disk = cache.entries.clone();
         Ok(cache)
     }
 }
@@ -309,9 +310,11 @@ mod tests {
     #[test]
     fn checkpoints_round_trip_in_kafkas_format() {
         let c = cache(&[(0, 0), (3, 1500)]);
-        assert_eq!(c.encode(), "0\n2\n0 0\n3 1500\n");
-        let back = LeaderEpochCache::decode(&c.encode()).unwrap();
+        let text = LeaderEpochCache::encode(c.entries());
+        assert_eq!(text, "0\n2\n0 0\n3 1500\n");
+        let back = LeaderEpochCache::decode(&text).unwrap();
         assert_eq!(back.entries(), c.entries());
+        assert_eq!(back.to_write(i64::MAX), None, "what was read is on disk");
         for bad in [
             "1\n0\n",
             "0\n2\n0 0\n",
@@ -321,11 +324,29 @@ mod tests {
         ] {
             assert!(LeaderEpochCache::decode(bad).is_err(), "{bad:?}");
         }
-        let mut dirty = c.clone();
-        let v = dirty.unwritten().unwrap();
-        dirty.written(v);
-        assert!(dirty.unwritten().is_none());
-        dirty.truncate_from_end(1);
-        assert!(dirty.unwritten().is_some());
+    }
+
+    #[test]
+    fn only_entries_below_the_durable_end_need_writing() {
+        let mut c = cache(&[(0, 0), (3, 1500)]);
+        // An epoch that has written nothing below the durable end needs no write yet.
+        assert_eq!(c.to_write(0), None);
+        let wanted = c.to_write(1500).unwrap();
+        assert_eq!(
+            wanted,
+            vec![EpochEntry {
+                epoch: 0,
+                start_offset: 0
+            }]
+        );
+        c.written(wanted);
+        assert_eq!(c.to_write(1500), None);
+        assert_eq!(c.to_write(1501).unwrap().len(), 2);
+        c.truncate_from_end(1);
+        c.truncate_from_start(1);
+        assert!(
+            c.to_write(1501).is_some(),
+            "a change below the durable end is written"
+        );
     }
 }

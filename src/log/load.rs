@@ -211,7 +211,7 @@ fn load_epochs(
         }
         None if state.next_offset > state.start_offset => {
             let mut cache = LeaderEpochCache::default();
-            // Rebuilt entries count as unwritten: the next flush writes the checkpoint.
+            // Rebuilt entries are not on disk yet: the next flush or checkpoint writes them.
             let start = state.start_offset;
             state.for_each_header_from(ops, start, |h| {
                 cache.assign(h.partition_leader_epoch, h.base_offset);

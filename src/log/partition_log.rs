@@ -804,30 +804,30 @@ impl Log {
     /// Writes `leader-epoch-checkpoint` now if the cache changed since it was last written (the
     /// periodic checkpoint). Blocking.
     pub fn checkpoint_epochs(&self) -> io::Result<()> {
-        if !self.dir.is_online() || self.state.lock().epochs.unwritten().is_none() {
+        if !self.dir.is_online() {
+            return Ok(());
+        }
+        let durable_end = self.recovery_point();
+        if self.state.lock().epochs.to_write(durable_end).is_none() {
             return Ok(());
         }
         let _files = self.files_lock.lock();
-        self.write_epoch_checkpoint()
+        self.write_epoch_checkpoint(durable_end)
             .map_err(|e| self.observe_io("writing the leader epochs of", e))
     }
 
-    /// Writes `leader-epoch-checkpoint` if the cache changed since it was last written. Called under
-    /// `files_lock`.
-    fn write_epoch_checkpoint(&self) -> io::Result<()> {
-        let (version, text) = {
-            let state = self.state.lock();
-            match state.epochs.unwritten() {
-                Some(version) => (version, state.epochs.encode()),
-                None => return Ok(()),
-            }
+    /// Writes `leader-epoch-checkpoint` with the epochs starting below `durable_end` if the file
+    /// does not hold exactly them. Called under `files_lock`.
+    fn write_epoch_checkpoint(&self, durable_end: i64) -> io::Result<()> {
+        let Some(entries) = self.state.lock().epochs.to_write(durable_end) else {
+            return Ok(());
         };
         fileio::write_file_atomically(
             self.ops(),
             &self.path.join(leader_epoch::CHECKPOINT_FILE),
-            text.as_bytes(),
+            LeaderEpochCache::encode(&entries).as_bytes(),
         )?;
-        self.state.lock().epochs.written(version);
+        self.state.lock().epochs.written(entries);
         Ok(())
     }
 
@@ -888,7 +888,7 @@ impl Log {
         state.load_producers(ops, &self.path, crate::clock::now_ms())?;
         self.publish_offsets(&state);
         drop(state);
-        self.write_epoch_checkpoint()?;
+        self.write_epoch_checkpoint(next)?;
         info!(topic = %self.topic, partition = self.partition, offset = next, "truncated log");
         Ok(next)
     }
@@ -925,7 +925,7 @@ impl Log {
         state.drop_snapshots_after(ops, &self.path, -1)?;
         self.publish_offsets(&state);
         drop(state);
-        self.write_epoch_checkpoint()
+        self.write_epoch_checkpoint(offset)
     }
 
     /// Raises the log start offset (DeleteRecords, or retention) and deletes the segments that now
@@ -1068,7 +1068,7 @@ impl Log {
             let target = state.next_offset;
             if state.recovery_point >= target
                 && !state.dir_dirty
-                && state.epochs.unwritten().is_none()
+                && state.epochs.to_write(target).is_none()
             {
                 return Ok(state.recovery_point);
             }
@@ -1102,7 +1102,7 @@ impl Log {
         {
             // Epochs before the recovery point must be on disk: recovery only rescans after it.
             let _files = self.files_lock.lock();
-            self.write_epoch_checkpoint()
+            self.write_epoch_checkpoint(target)
                 .map_err(|e| self.observe_io("writing the leader epochs of", e))?;
         }
         self.flushes.fetch_add(1, Ordering::Relaxed);
@@ -1163,6 +1163,11 @@ impl Log {
         state.recovery_point < state.active_base()
     }
 
+    /// Notes that the directory holding this log's directory was fsynced since it was created.
+    pub fn mark_parent_synced(&self) {
+        self.state.lock().parent_dirty = false;
+    }
+
     /// Closes the files of segments untouched for `idle` whose data is already on disk. Blocking.
     pub fn close_idle_segments(&self, idle: Duration) {
         let _files = self.files_lock.lock();
@@ -1202,8 +1207,10 @@ impl Log {
                 .collect();
             (state.next_offset, state.producers.encode(), closing)
         };
+        // Not fsynced: the segments are, and a snapshot lost to a power cut only means a longer
+        // replay at the next start (a damaged one fails its CRC and an older one is used).
         if !self.state.lock().snapshots.contains(&end) {
-            self.write_snapshot(end, &snapshot, true);
+            self.write_snapshot(end, &snapshot, false);
         }
         for files in closing {
             files
