@@ -154,18 +154,23 @@ impl TestBroker {
 
     /// SIGTERM and wait: a clean shutdown.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let status = child.wait().expect("wait for kafe");
+        if let Some(status) = self.terminate() {
             assert!(
                 status.success(),
                 "kafe exited with {status}; log:\n{}",
                 self.log()
             );
         }
+    }
+
+    /// SIGTERM and wait; returns how the process ended.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        Some(child.wait().expect("wait for kafe"))
     }
 
     /// SIGKILL: a crash.

@@ -275,6 +275,18 @@ fn a_full_disk_is_an_error_code_never_a_signal_and_nothing_acknowledged_is_lost(
     }
     // Reads keep working.
     assert_eq!(read_values(&mut conn, "kept", kept), acknowledged);
+    // A stop on the full disk writes what it can and names what it could not; the next start
+    // (recovering, since the stop was not clean) still has every acknowledged record.
+    drop(conn);
+    let status = broker.terminate().expect("running");
+    let log = broker.log();
+    assert!(
+        status.success() || log.contains("could not write"),
+        "exit {status}, log:\n{log}"
+    );
+    broker.restart();
+    let mut conn = broker.connect();
+    assert_eq!(read_values(&mut conn, "kept", kept), acknowledged);
     // Deleting a topic still works (its metadata record uses the space kept in reserve), and the
     // space it frees lets writes resume by themselves.
     assert_eq!(delete_topic(&mut conn, "filler"), 0);
@@ -379,4 +391,90 @@ fn running_out_of_descriptors_never_half_creates_a_topic() {
     assert!(waiting.try_api_versions(), "accepting did not resume");
     create_topic(&mut control, "starved", 20, &[]);
     assert_eq!(list_offset(&mut control, 8, "starved", 19, -1), (0, 0, -1));
+}
+
+const REQUEST_TIMED_OUT: i16 = 7;
+
+/// Produces one batch to each of `partitions` of `topic` in one acks=all request.
+fn produce_many(
+    conn: &mut Conn,
+    topic: &str,
+    partitions: i32,
+    records: &[u8],
+    timeout_ms: i32,
+) -> Vec<i16> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let data = (0..partitions)
+        .map(|p| {
+            PartitionProduceData::default()
+                .with_index(p)
+                .with_records(Some(bytes::Bytes::copy_from_slice(records)))
+        })
+        .collect();
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(timeout_ms)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(data),
+        ]);
+    let response: ProduceResponse = conn.call(ApiKey::Produce, 9, &request);
+    response.responses[0]
+        .partition_responses
+        .iter()
+        .map(|p| p.error_code)
+        .collect()
+}
+
+#[test]
+fn one_acks_all_request_waits_against_one_deadline() {
+    let faults = FaultInjector::new();
+    let broker = InProcess::start(&faults, &["a"], "m");
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "slow", 4, &[]);
+    // Every partition's fsync takes 400 ms: waiting for four in turn takes 1.6 s, more than the
+    // request's 1 s.
+    faults.delay(Op::Sync, "slow-", Duration::from_millis(400));
+    let started = std::time::Instant::now();
+    let codes = produce_many(&mut conn, "slow", 4, &batch(0, NOW, &[b"x"]), 1000);
+    let took = started.elapsed();
+    assert_eq!(codes[0], 0, "{codes:?}");
+    assert_eq!(codes[3], REQUEST_TIMED_OUT, "{codes:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "answered after {took:?}"
+    );
+}
+
+#[test]
+fn a_retried_batch_is_acknowledged_only_once_the_first_write_is_durable() {
+    use kafe::record::batch::testing::batch_with_producer;
+    let faults = FaultInjector::new();
+    let broker = InProcess::start(&faults, &["a"], "m");
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "retry", 1, &[]);
+    let records = batch_with_producer(0, NOW, &[b"x"], 42, 0, 0);
+    faults.delay(Op::Sync, "retry-", Duration::from_millis(1500));
+    // acks=1: appended, not yet on disk.
+    assert_eq!(
+        produce(&mut conn, 9, "retry", 0, records.clone(), 1),
+        (0, 0)
+    );
+    // The same batch again with acks=all: a duplicate, but not durable yet, so not acknowledged
+    // within 500 ms...
+    let mut request = produce_request("retry", 0, bytes::Bytes::from(records.clone()), -1);
+    request.timeout_ms = 500;
+    let response: ProduceResponse = conn.call(ApiKey::Produce, 9, &request);
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code,
+        REQUEST_TIMED_OUT
+    );
+    // ...and acknowledged with the first write's offset once it is.
+    assert_eq!(produce(&mut conn, 9, "retry", 0, records, -1), (0, 0));
+    assert_eq!(
+        list_offset(&mut conn, 8, "retry", 0, -1).1,
+        1,
+        "written once"
+    );
 }

@@ -20,6 +20,7 @@ use tracing::warn;
 
 use super::{Context, now_ms};
 use crate::cluster::controller::NewTopic;
+use crate::config::keys;
 use crate::group::state::JoinRequest;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::protocol::header::RequestHeader;
@@ -34,11 +35,14 @@ pub async fn ensure_offsets_topic(ctx: &Arc<Context>) -> Result<(), i16> {
         return Ok(());
     }
     let configs: BTreeMap<String, String> = [
-        ("cleanup.policy", "compact"),
-        ("segment.bytes", "104857600"),
+        (keys::CLEANUP_POLICY.name, "compact".to_string()),
+        (
+            keys::SEGMENT_BYTES.name,
+            ctx.config.offsets_topic_segment_bytes.to_string(),
+        ),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .map(|(k, v)| (k.to_string(), v))
     .collect();
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_string(),

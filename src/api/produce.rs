@@ -7,6 +7,7 @@
 //! not auto-create topics.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
@@ -82,6 +83,28 @@ fn check_record_set(records: &[u8]) -> Result<(), Appended> {
     Ok(())
 }
 
+/// When an append failed with an I/O error last logged (ms), and how many were not logged since.
+static LAST_WARNING_MS: AtomicI64 = AtomicI64::new(0);
+static UNLOGGED: AtomicU64 = AtomicU64::new(0);
+const WARN_EVERY_MS: i64 = 10_000;
+
+/// Logs an append's I/O failure, at most every ten seconds: on a full disk every retry of every
+/// producer fails the same way.
+fn warn_append_failure(topic: &str, partition: i32, error: &std::io::Error) {
+    let now = now_ms();
+    let last = LAST_WARNING_MS.load(Ordering::Relaxed);
+    if now - last >= WARN_EVERY_MS
+        && LAST_WARNING_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let unlogged = UNLOGGED.swap(0, Ordering::Relaxed);
+        warn!(topic, partition, %error, similar_failures_not_logged = unlogged, "append failed");
+    } else {
+        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 fn append_one(
     ctx: &Context,
     topic: &str,
@@ -114,7 +137,7 @@ fn append_one(
         Ok(outcome) => Appended::Done(outcome, partition),
         Err(e) => {
             if let PartitionError::Log(LogError::Io(io)) = &e {
-                warn!(topic, partition = index, error = %io, "append failed");
+                warn_append_failure(topic, index, io);
             }
             let code = partition_error_code(&e);
             Appended::Failed {

@@ -380,6 +380,13 @@ pub const OFFSETS_TOPIC_REPLICATION_FACTOR: Key = key(
     Accepted,
     "Replication of __consumer_offsets.",
 );
+pub const OFFSETS_TOPIC_SEGMENT_BYTES: Key = key(
+    "offsets.topic.segment.bytes",
+    Int,
+    Some("104857600"),
+    Used,
+    "Segment size of __consumer_offsets.",
+);
 pub const OFFSETS_RETENTION_MINUTES: Key = key(
     "offsets.retention.minutes",
     Int,
@@ -551,6 +558,7 @@ pub static BROKER_KEYS: &[&Key] = &[
     &PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS,
     &OFFSETS_TOPIC_NUM_PARTITIONS,
     &OFFSETS_TOPIC_REPLICATION_FACTOR,
+    &OFFSETS_TOPIC_SEGMENT_BYTES,
     &OFFSETS_RETENTION_MINUTES,
     &OFFSETS_RETENTION_CHECK_INTERVAL_MS,
     &OFFSET_METADATA_MAX_BYTES,

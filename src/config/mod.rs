@@ -104,6 +104,7 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     pub producer_id_expiration_check_interval_ms: u64,
     pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_segment_bytes: i32,
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: usize,
@@ -221,6 +222,7 @@ impl BrokerConfig {
                 .positive_int(&keys::PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS)?
                 as u64,
             offsets_topic_num_partitions: r.positive_int(&keys::OFFSETS_TOPIC_NUM_PARTITIONS)?,
+            offsets_topic_segment_bytes: r.positive_int(&keys::OFFSETS_TOPIC_SEGMENT_BYTES)?,
             offsets_retention_minutes: i64::from(r.positive_int(&keys::OFFSETS_RETENTION_MINUTES)?),
             offsets_retention_check_interval_ms: r
                 .positive_long(&keys::OFFSETS_RETENTION_CHECK_INTERVAL_MS)?
