@@ -31,3 +31,5 @@ pub mod partition;
 pub mod protocol;
 pub mod record;
 pub mod server;
+#[cfg(test)]
+mod testing;

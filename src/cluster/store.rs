@@ -172,14 +172,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = Uuid::new_v4();
         let cluster_id = {
-            let logs = Arc::new(
-                LogManager::open(
-                    &crate::log::Layout::single(dir.path()),
-                    |_| crate::config::topic::default_log_config(),
-                    T0,
-                )
-                .unwrap(),
-            );
+            let logs = crate::testing::logs(dir.path());
             let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
             let image = store
                 .commit(
@@ -206,14 +199,7 @@ mod tests {
             image.cluster_id.clone()
             // No clean shutdown: the records were fsynced before commit returned.
         };
-        let logs = Arc::new(
-            LogManager::open(
-                &crate::log::Layout::single(dir.path()),
-                |_| crate::config::topic::default_log_config(),
-                T0,
-            )
-            .unwrap(),
-        );
+        let logs = crate::testing::logs(dir.path());
         let store = MetadataStore::open(&logs, 0, broker(), T0).unwrap();
         let image = store.image();
         assert_eq!(image.cluster_id, cluster_id);

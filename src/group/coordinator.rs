@@ -1037,21 +1037,13 @@ mod tests {
     use crate::cluster::{MetadataImage, MetadataRecord};
     use crate::config::BrokerConfig;
     use crate::group::state::GroupConfig;
-    use crate::log::LogManager;
     use crate::partition::ReplicaManager;
 
     const T0: i64 = 1_700_000_000_000;
 
     /// A coordinator over real `__consumer_offsets` partitions in `dir` (and the topic "t").
     fn fixture(dir: &std::path::Path) -> (GroupCoordinator, Arc<ReplicaManager>) {
-        let logs = Arc::new(
-            LogManager::open(
-                &crate::log::Layout::single(dir),
-                |_| crate::config::topic::default_log_config(),
-                T0,
-            )
-            .unwrap(),
-        );
+        let logs = crate::testing::logs(dir);
         let replicas = Arc::new(ReplicaManager::new(
             0,
             Arc::new(BrokerConfig::embedded()),

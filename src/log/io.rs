@@ -321,6 +321,18 @@ impl FaultInjector {
         Arc::new(FaultInjector::default())
     }
 
+    /// A rule for `op` on paths containing `path_contains` that does nothing yet.
+    fn rule(op: Op, path_contains: &str) -> Rule {
+        Rule {
+            op,
+            path_contains: path_contains.to_string(),
+            errno: None,
+            delay: Duration::ZERO,
+            hold: false,
+            remaining: None,
+        }
+    }
+
     /// Fails `op` on paths containing `path_contains` with `errno`, `times` times (`None`: always).
     pub fn fail(
         &self,
@@ -330,24 +342,17 @@ impl FaultInjector {
         times: Option<usize>,
     ) {
         self.rules.lock().push(Rule {
-            op,
-            path_contains: path_contains.to_string(),
             errno: Some(errno),
-            delay: Duration::ZERO,
-            hold: false,
             remaining: times,
+            ..Self::rule(op, path_contains)
         });
     }
 
     /// Makes `op` on paths containing `path_contains` take `delay` longer, until cleared.
     pub fn delay(&self, op: Op, path_contains: &str, delay: Duration) {
         self.rules.lock().push(Rule {
-            op,
-            path_contains: path_contains.to_string(),
-            errno: None,
             delay,
-            hold: false,
-            remaining: None,
+            ..Self::rule(op, path_contains)
         });
     }
 
@@ -355,12 +360,8 @@ impl FaultInjector {
     pub fn hold(&self, op: Op, path_contains: &str) {
         self.holds.lock().1 = false;
         self.rules.lock().push(Rule {
-            op,
-            path_contains: path_contains.to_string(),
-            errno: None,
-            delay: Duration::ZERO,
             hold: true,
-            remaining: None,
+            ..Self::rule(op, path_contains)
         });
     }
 

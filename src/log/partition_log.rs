@@ -626,11 +626,7 @@ impl Log {
                 return Ok(Step::Done(None));
             }
             let config = Arc::clone(&state.config);
-            let from = state
-                .segments
-                .range(..=offset)
-                .next_back()
-                .map_or(offset, |(b, _)| *b);
+            let from = state.base_holding(offset);
             for (base, segment) in state.segments.range_mut(from..) {
                 if !segment.is_open() {
                     return Ok(Step::Needs(Work::Open(*base)));
@@ -1226,6 +1222,14 @@ impl LogState {
         self.segments.keys().next_back().copied().unwrap_or(0)
     }
 
+    /// The base offset of the segment that holds `offset` (or `offset` itself, before them all).
+    fn base_holding(&self, offset: i64) -> i64 {
+        self.segments
+            .range(..=offset)
+            .next_back()
+            .map_or(offset, |(b, _)| *b)
+    }
+
     /// The slow work needed before `header` can be appended to the active segment, if any.
     fn work_before_append(&self, header: &BatchHeader, now_ms: i64) -> Option<Work> {
         let (base, active) = self.segments.iter().next_back()?;
@@ -1346,11 +1350,7 @@ impl LogState {
         mut visit: impl FnMut(&BatchHeader),
     ) -> io::Result<()> {
         let config = Arc::clone(&self.config);
-        let first = self
-            .segments
-            .range(..=from)
-            .next_back()
-            .map_or(from, |(b, _)| *b);
+        let first = self.base_holding(from);
         let bases: Vec<i64> = self.segments.range(first..).map(|(b, _)| *b).collect();
         for base in bases {
             let Some(segment) = self.segments.get_mut(&base) else {

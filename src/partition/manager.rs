@@ -368,17 +368,8 @@ mod tests {
     use super::*;
     use crate::cluster::records::MetadataRecord;
 
-    const T0: i64 = 1_700_000_000_000;
-
     fn manager(dir: &std::path::Path) -> ReplicaManager {
-        let logs = Arc::new(
-            LogManager::open(
-                &crate::log::Layout::single(dir),
-                |_| crate::config::topic::default_log_config(),
-                T0,
-            )
-            .unwrap(),
-        );
+        let logs = crate::testing::logs(dir);
         ReplicaManager::new(0, Arc::new(BrokerConfig::embedded()), logs)
     }
 

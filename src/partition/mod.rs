@@ -85,6 +85,18 @@ struct ReplicaState {
     follower_end_offsets: HashMap<i32, i64>,
 }
 
+impl ReplicaState {
+    /// A new leadership term: leader, epoch, replicas and ISR from `info`, followers' positions
+    /// unknown again.
+    fn begin_term(&mut self, info: &PartitionInfo) {
+        self.leader = info.leader;
+        self.leader_epoch = info.leader_epoch;
+        self.replicas = info.replicas.clone();
+        self.isr = info.isr.clone();
+        self.follower_end_offsets.clear();
+    }
+}
+
 pub struct Partition {
     topic: Arc<str>,
     topic_id: Uuid,
@@ -204,14 +216,7 @@ impl Partition {
             info.leader, self.local_broker,
             "become_leader on a follower"
         );
-        {
-            let mut replica = self.replica.lock();
-            replica.leader = info.leader;
-            replica.leader_epoch = info.leader_epoch;
-            replica.replicas = info.replicas.clone();
-            replica.isr = info.isr.clone();
-            replica.follower_end_offsets.clear();
-        }
+        self.replica.lock().begin_term(info);
         self.log.assign_epoch_start(info.leader_epoch)?;
         self.maybe_advance_high_watermark();
         Ok(())
@@ -224,13 +229,7 @@ impl Partition {
             info.leader, self.local_broker,
             "become_follower on the leader"
         );
-        let mut replica = self.replica.lock();
-        replica.leader = info.leader;
-        replica.leader_epoch = info.leader_epoch;
-        replica.replicas = info.replicas.clone();
-        replica.isr = info.isr.clone();
-        replica.follower_end_offsets.clear();
-        drop(replica);
+        self.replica.lock().begin_term(info);
         // Waiting fetches and produces find out that this broker no longer leads.
         self.high_watermark_moved.notify_waiters();
     }
