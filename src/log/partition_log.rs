@@ -108,9 +108,10 @@ enum Step<T> {
     Needs(Work),
 }
 
-/// How many rounds of slow work one operation may need (open, roll, grow, open ...) before the
-/// log gives up: more means something keeps undoing the work, which is a bug.
-const MAX_ROUNDS: usize = 16;
+/// Rounds of slow work one operation may need before the log gives up, beyond three per segment it
+/// may touch and per batch it appends (an open, a roll, a growth each): more means something keeps
+/// undoing the work, which is a bug.
+const SPARE_ROUNDS: usize = 8;
 /// How many producer snapshots a log keeps (the newest ones).
 const SNAPSHOTS_KEPT: usize = 2;
 
@@ -326,9 +327,11 @@ impl Log {
     fn run<T>(
         &self,
         what: &str,
+        batches: usize,
         mut attempt: impl FnMut(&mut LogState) -> Result<Step<T>, LogError>,
     ) -> Result<T, LogError> {
-        for _ in 0..MAX_ROUNDS {
+        let rounds = SPARE_ROUNDS + 3 * (self.segment_count() + batches);
+        for _ in 0..rounds {
             if !self.dir.is_online() {
                 return Err(self.offline());
             }
@@ -341,7 +344,7 @@ impl Log {
             }
         }
         Err(LogError::Io(io::Error::other(format!(
-            "{what} {}: the log's file work did not settle after {MAX_ROUNDS} rounds",
+            "{what} {}: the log's file work did not settle after {rounds} rounds",
             self.path.display()
         ))))
     }
@@ -484,7 +487,7 @@ impl Log {
         let ops = self.ops();
         let mut appended = 0usize;
         let mut first_offset = -1;
-        self.run("appending to", |state| {
+        self.run("appending to", batches.len(), |state| {
             let config = Arc::clone(&state.config);
             let log_append_time =
                 (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
@@ -556,7 +559,7 @@ impl Log {
         let ops = self.ops();
         let mut appended = 0usize;
         let mut first_offset = -1;
-        self.run("appending to", |state| {
+        self.run("appending to", batches.len(), |state| {
             if appended == 0 {
                 let mut expected = state.next_offset;
                 for (header, _) in &batches {
@@ -618,7 +621,7 @@ impl Log {
         min_one: bool,
     ) -> Result<Option<SegmentRead>, LogError> {
         let ops = self.ops();
-        self.run("reading", |state| {
+        self.run("reading", 0, |state| {
             if offset < state.start_offset || offset > state.next_offset {
                 return Err(Self::out_of_range(state, offset));
             }
@@ -699,7 +702,7 @@ impl Log {
         upper_bound: i64,
     ) -> Result<Option<(i64, i64)>, LogError> {
         let ops = self.ops();
-        self.run("searching", |state| {
+        self.run("searching", 0, |state| {
             let config = Arc::clone(&state.config);
             let start_offset = state.start_offset;
             for (base, segment) in state.segments.iter_mut() {
@@ -734,7 +737,7 @@ impl Log {
     /// The record with the largest timestamp (the first such) below `upper_bound`: (offset, timestamp).
     pub fn max_timestamp(&self, upper_bound: i64) -> Result<Option<(i64, i64)>, LogError> {
         let ops = self.ops();
-        self.run("searching", |state| {
+        self.run("searching", 0, |state| {
             let config = Arc::clone(&state.config);
             let mut best: Option<(i64, i64, i64)> = None; // (timestamp, batch last offset, segment base)
             for (base, segment) in state.segments.iter_mut() {

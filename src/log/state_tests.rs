@@ -431,3 +431,26 @@ fn a_roll_creates_the_next_segment_outside_the_lock() {
     roller.join().unwrap();
     assert_eq!(log.log_end_offset(), 24);
 }
+
+#[test]
+fn lookups_across_many_closed_segments_open_each_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), true);
+    for i in 0..200 {
+        log.append_as_leader(&batch(0, T0 + i, &[&[b'v'; 100][..]]), 0, T0)
+            .unwrap();
+    }
+    let segments = log.segment_count();
+    assert!(segments > 30, "{segments} segments");
+    log.close().unwrap();
+    drop(log);
+    // After a restart every segment is closed; a max-timestamp lookup opens all of them.
+    let log = open(dir.path(), true);
+    assert_eq!(log.open_segment_count(), 0);
+    assert_eq!(log.max_timestamp(i64::MAX).unwrap(), Some((199, T0 + 199)));
+    assert_eq!(
+        log.offset_for_timestamp(T0 + 150, i64::MAX).unwrap(),
+        Some((150, T0 + 150))
+    );
+    assert_eq!(log.open_segment_count(), segments);
+}
