@@ -354,23 +354,7 @@ impl Log {
         let _files = self.files_lock.lock();
         let ops = self.ops();
         match work {
-            Work::Open(base) => {
-                let (mut copy, config) = {
-                    let state = self.state.lock();
-                    match state.segments.get(&base) {
-                        Some(s) if !s.is_open() => (s.detached(), Arc::clone(&state.config)),
-                        _ => return Ok(()),
-                    }
-                };
-                copy.open(ops, &config)?;
-                let mut state = self.state.lock();
-                if let Some(segment) = state.segments.get_mut(&base)
-                    && segment.same_extent(&copy)
-                {
-                    *segment = copy;
-                }
-                Ok(())
-            }
+            Work::Open(base) => self.open_segment(base),
             Work::Roll(base) => self.roll_to(base),
             Work::Grow(base, growth) => {
                 let result = growth.apply(ops);
@@ -395,17 +379,40 @@ impl Log {
         }
     }
 
+    /// Opens the files of the segment at `base` on a detached copy, outside the state lock, and puts
+    /// the copy in its place if nothing changed meanwhile. Called under `files_lock`.
+    fn open_segment(&self, base: i64) -> io::Result<()> {
+        let (mut copy, config) = {
+            let state = self.state.lock();
+            match state.segments.get(&base) {
+                Some(s) if !s.is_open() => (s.detached(), Arc::clone(&state.config)),
+                _ => return Ok(()),
+            }
+        };
+        copy.open(self.ops(), &config)?;
+        let mut state = self.state.lock();
+        if let Some(segment) = state.segments.get_mut(&base)
+            && segment.same_extent(&copy)
+        {
+            *segment = copy;
+        }
+        Ok(())
+    }
+
     /// Seals the active segment and starts a new one at `base`, if the log end is still there and
     /// no one rolled meanwhile. Called under `files_lock`.
     fn roll_to(&self, base: i64) -> io::Result<()> {
         let ops = self.ops();
-        let config = {
+        let (config, active) = {
             let state = self.state.lock();
             if state.next_offset != base || state.active_base() == base {
                 return Ok(());
             }
-            Arc::clone(&state.config)
+            (Arc::clone(&state.config), state.active_base())
         };
+        // Sealing writes the final time-index entry (what retention reads the segment's newest
+        // timestamp from after a restart), so the segment must be open.
+        self.open_segment(active)?;
         let segment = Segment::create(ops, &self.path, base, &config, crate::clock::now_ms())?;
         let (trims, snapshot) = {
             let mut state = self.state.lock();
