@@ -38,7 +38,7 @@ pub mod time_index;
 pub use config::{LogConfig, TimestampType};
 pub use dir::LogDir;
 pub use manager::{Layout, LogManager};
-pub use partition_log::{AppendInfo, LoadOptions, Log, LogError, offload};
+pub use partition_log::{AppendInfo, LoadOptions, Log, LogError};
 pub use segment::SegmentRead;
 
 #[cfg(test)]

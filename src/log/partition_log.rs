@@ -152,7 +152,7 @@ pub struct Log {
 
 /// Runs slow, blocking work: off the async runtime's worker thread when called on one (the worker's
 /// other tasks move to another thread meanwhile), in place otherwise.
-pub fn offload<T>(work: impl FnOnce() -> T) -> T {
+fn offload<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(work)
