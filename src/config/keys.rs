@@ -67,9 +67,10 @@ pub const BROKER_ID: Key = key(
 pub const PROCESS_ROLES: Key = key(
     "process.roles",
     List,
-    Some("broker,controller"),
-    Accepted,
-    "Roles of this node.",
+    None,
+    Used,
+    "Roles of this node in a cluster: broker, controller, or both. Needed with \
+     controller.quorum.voters; without them the node is a single broker (a quorum of one).",
 );
 pub const LISTENERS: Key = key(
     "listeners",
@@ -482,29 +483,95 @@ pub const CONTROLLER_QUORUM_VOTERS: Key = key(
     "controller.quorum.voters",
     List,
     Some(""),
+    Used,
+    "The metadata quorum's voters, id@host:port each (the controller listener).",
+);
+pub const CONTROLLER_QUORUM_BOOTSTRAP_SERVERS: Key = key(
+    "controller.quorum.bootstrap.servers",
+    List,
+    Some(""),
+    Used,
+    "A dynamic quorum's bootstrap servers (KIP-853); not served yet: use controller.quorum.voters.",
+);
+pub const CONTROLLER_QUORUM_ELECTION_TIMEOUT_MS: Key = key(
+    "controller.quorum.election.timeout.ms",
+    Int,
+    Some("1000"),
+    Used,
+    "How long a voter waits for the leader before it stands for election.",
+);
+pub const CONTROLLER_QUORUM_FETCH_TIMEOUT_MS: Key = key(
+    "controller.quorum.fetch.timeout.ms",
+    Int,
+    Some("2000"),
     Accepted,
-    "Not used yet.",
+    "How long a follower waits for the leader (the election timeout governs kafe's quorum).",
+);
+pub const CONTROLLER_QUORUM_REQUEST_TIMEOUT_MS: Key = key(
+    "controller.quorum.request.timeout.ms",
+    Int,
+    Some("2000"),
+    Used,
+    "How long a quorum request to another node may take.",
 );
 pub const CONTROLLER_LISTENER_NAMES: Key = key(
     "controller.listener.names",
     List,
     None,
-    Accepted,
-    "Not used yet.",
+    Used,
+    "Listeners the controller serves (on a controller), or reaches controllers by (on a broker).",
 );
 pub const LISTENER_SECURITY_PROTOCOL_MAP: Key = key(
     "listener.security.protocol.map",
     String,
-    None,
-    Accepted,
-    "Only PLAINTEXT is served.",
+    Some(
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,\
+         CONTROLLER:PLAINTEXT",
+    ),
+    Used,
+    "Security protocol of each listener name (only PLAINTEXT is served yet).",
 );
 pub const INTER_BROKER_LISTENER_NAME: Key = key(
     "inter.broker.listener.name",
     String,
     None,
-    Accepted,
-    "Not used yet.",
+    Used,
+    "The listener brokers reach each other by (default: the first non-controller listener).",
+);
+pub const BROKER_HEARTBEAT_INTERVAL_MS: Key = key(
+    "broker.heartbeat.interval.ms",
+    Int,
+    Some("2000"),
+    Used,
+    "How often a broker heartbeats to the active controller.",
+);
+pub const BROKER_SESSION_TIMEOUT_MS: Key = key(
+    "broker.session.timeout.ms",
+    Int,
+    Some("9000"),
+    Used,
+    "A broker without a heartbeat this long is fenced.",
+);
+pub const BROKER_RACK: Key = key(
+    "broker.rack",
+    String,
+    None,
+    Used,
+    "The broker's rack, for rack-aware replica placement.",
+);
+pub const AUTO_LEADER_REBALANCE_ENABLE: Key = key(
+    "auto.leader.rebalance.enable",
+    Boolean,
+    Some("true"),
+    Used,
+    "Move leadership back to preferred replicas.",
+);
+pub const LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS: Key = key(
+    "leader.imbalance.check.interval.seconds",
+    Long,
+    Some("300"),
+    Used,
+    "How often preferred leaders are checked.",
 );
 pub const ZOOKEEPER_CONNECT: Key = key("zookeeper.connect", String, None, Accepted, "Not used.");
 
@@ -573,9 +640,18 @@ pub static BROKER_KEYS: &[&Key] = &[
     &TRANSACTION_STATE_LOG_REPLICATION_FACTOR,
     &TRANSACTION_STATE_LOG_MIN_ISR,
     &CONTROLLER_QUORUM_VOTERS,
+    &CONTROLLER_QUORUM_BOOTSTRAP_SERVERS,
+    &CONTROLLER_QUORUM_ELECTION_TIMEOUT_MS,
+    &CONTROLLER_QUORUM_FETCH_TIMEOUT_MS,
+    &CONTROLLER_QUORUM_REQUEST_TIMEOUT_MS,
     &CONTROLLER_LISTENER_NAMES,
     &LISTENER_SECURITY_PROTOCOL_MAP,
     &INTER_BROKER_LISTENER_NAME,
+    &BROKER_HEARTBEAT_INTERVAL_MS,
+    &BROKER_SESSION_TIMEOUT_MS,
+    &BROKER_RACK,
+    &AUTO_LEADER_REBALANCE_ENABLE,
+    &LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS,
     &ZOOKEEPER_CONNECT,
 ];
 

@@ -4,12 +4,14 @@
 //!
 //! - [`keys`]: every key, declared once (name, type, Kafka's default, whether kafe uses it).
 //! - [`topic`]: a topic's settings from its overrides and the broker's keys.
+//! - [`cluster`]: the node's roles, the metadata quorum, listeners by purpose (KRaft's keys).
 //! - [`parse`]: TOML and `.properties` text into `key -> text` entries.
 //!
 //! A TOML file may spell a key quoted and flat (`"log.dirs" = "/var/kafe"`) or as the nested tables
 //! TOML makes of dotted keys (`log.dirs = "/var/kafe"`); both mean the same. An invalid value is an
 //! error naming the key; an unknown key is a warning, so a pasted `server.properties` still starts.
 
+pub mod cluster;
 pub mod keys;
 mod parse;
 pub mod topic;
@@ -18,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use cluster::{ClusterConfig, Roles, Voter};
 pub use keys::{Key, Kind, TopicKey, Use};
 pub use parse::{parse_properties, parse_toml};
 pub use topic::{Origin, TopicConfig};
@@ -88,7 +91,10 @@ impl Listener {
 pub struct BrokerConfig {
     pub node_id: i32,
     pub listeners: Vec<Listener>,
+    /// What clients are told (never a controller listener).
     pub advertised_listeners: Vec<Listener>,
+    /// Roles, quorum, listeners by purpose, broker session and election timings.
+    pub cluster: ClusterConfig,
     /// Directories holding partition logs (`log.dirs`), at least one, no two alike.
     pub log_dirs: Vec<PathBuf>,
     /// Where the cluster metadata log lives (`metadata.log.dir`, else the first log directory).
@@ -179,10 +185,18 @@ impl BrokerConfig {
                 "at least one listener is needed",
             ));
         }
-        let advertised_listeners = match r.explicit(&keys::ADVERTISED_LISTENERS) {
-            Some(_) => r.listeners(&keys::ADVERTISED_LISTENERS)?,
-            None => listeners.clone(),
+        let explicit_advertised = match r.explicit(&keys::ADVERTISED_LISTENERS) {
+            Some(_) => Some(r.listeners(&keys::ADVERTISED_LISTENERS)?),
+            None => None,
         };
+        let cluster = cluster::resolve(&r, node_id, &listeners, explicit_advertised.as_deref())?;
+        let advertised_listeners = explicit_advertised.unwrap_or_else(|| {
+            listeners
+                .iter()
+                .filter(|l| !cluster.is_controller_listener(&l.name))
+                .cloned()
+                .collect()
+        });
         let log_dirs = r.log_dirs()?;
         let metadata_log_dir = r
             .explicit(&keys::METADATA_LOG_DIR)
@@ -203,6 +217,7 @@ impl BrokerConfig {
             node_id,
             listeners,
             advertised_listeners,
+            cluster,
             log_dirs,
             metadata_log_dir,
             num_partitions: r.positive_int(&keys::NUM_PARTITIONS)?,

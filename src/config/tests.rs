@@ -157,3 +157,113 @@ fn several_log_dirs_and_a_metadata_dir() {
     assert_eq!(c.metadata_log_dir, PathBuf::from("/a"));
     assert!(load("", &["log.dirs=/a,/a"]).is_err());
 }
+
+const CLUSTER: &[&str] = &[
+    "node.id=2",
+    "process.roles=broker,controller",
+    "listeners=PLAINTEXT://10.0.0.2:9092,CONTROLLER://10.0.0.2:9093",
+    "controller.listener.names=CONTROLLER",
+    "controller.quorum.voters=1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093",
+];
+
+fn cluster_with(changes: &[&str]) -> Result<BrokerConfig, ConfigError> {
+    let mut overrides: Vec<&str> = CLUSTER.to_vec();
+    overrides.extend_from_slice(changes);
+    load("", &overrides)
+}
+
+#[test]
+fn without_quorum_keys_the_node_is_a_single_broker() {
+    let c = load("", &[]).unwrap();
+    assert!(c.cluster.is_single_node());
+    assert!(c.cluster.roles.broker && c.cluster.roles.controller);
+    assert_eq!(c.cluster.inter_broker_listener_name, "PLAINTEXT");
+    assert_eq!(c.cluster.broker_session_timeout_ms, 9000);
+}
+
+#[test]
+fn kraft_keys_describe_a_cluster_node() {
+    let c = cluster_with(&[]).unwrap();
+    assert_eq!(c.cluster.voters.len(), 3);
+    assert_eq!(
+        c.cluster.voters[2],
+        Voter {
+            id: 3,
+            host: "10.0.0.3".into(),
+            port: 9093
+        }
+    );
+    assert_eq!(c.cluster.controller_listener_names, vec!["CONTROLLER"]);
+    assert_eq!(c.cluster.inter_broker_listener_name, "PLAINTEXT");
+    // Clients are never told about the controller listener.
+    assert_eq!(c.advertised_listeners.len(), 1);
+    assert_eq!(c.advertised_listeners[0].name, "PLAINTEXT");
+    // A broker-only node joins by the voters' controller listeners.
+    let broker = cluster_with(&[
+        "node.id=7",
+        "process.roles=broker",
+        "listeners=PLAINTEXT://10.0.0.7:9092",
+    ])
+    .unwrap();
+    assert!(broker.cluster.roles.broker && !broker.cluster.roles.controller);
+    // A controller-only node.
+    let controller = cluster_with(&[
+        "process.roles=controller",
+        "listeners=CONTROLLER://10.0.0.2:9093",
+    ])
+    .unwrap();
+    assert!(!controller.cluster.roles.broker);
+}
+
+#[test]
+fn contradicting_cluster_keys_are_refused_with_the_reason() {
+    for (changes, expected) in [
+        (&["node.id=5"][..], "not among controller.quorum.voters"),
+        (
+            &["process.roles=broker", "listeners=PLAINTEXT://:9092"][..],
+            "does not include controller",
+        ),
+        (
+            &["node.id=7", "process.roles=broker"][..],
+            "does not serve the controller listener",
+        ),
+        (
+            &["controller.listener.names="][..],
+            "must name the controller's listener",
+        ),
+        (
+            &["listeners=PLAINTEXT://:9092"][..],
+            "controller listener CONTROLLER",
+        ),
+        (
+            &["advertised.listeners=PLAINTEXT://a:9092,CONTROLLER://a:9093"][..],
+            "must not contain the controller listener",
+        ),
+        (
+            &["controller.quorum.voters=1@h:9093,1@g:9093"][..],
+            "listed twice",
+        ),
+        (&["controller.quorum.voters=1-h:9093"][..], "id@host:port"),
+        (&["process.roles=broker,zookeeper"][..], "unknown role"),
+        (
+            &["controller.quorum.bootstrap.servers=h:9093"][..],
+            "not served yet",
+        ),
+        (
+            &["listener.security.protocol.map=PLAINTEXT:SSL,CONTROLLER:PLAINTEXT"][..],
+            "only PLAINTEXT",
+        ),
+        (
+            &[
+                "process.roles=controller",
+                "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+            ][..],
+            "serves only its controller listeners",
+        ),
+    ] {
+        let err = cluster_with(changes).unwrap_err();
+        assert!(err.0.contains(expected), "{changes:?}: {err}");
+    }
+    let err = load("", &["process.roles=broker,controller"]).unwrap_err();
+    assert!(err.0.contains("controller.quorum.voters"), "{err}");
+}
