@@ -78,6 +78,10 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
 
 /// [`start`] with the log's file operations given, so tests can fail them on purpose.
 pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyhow::Result<Broker> {
+    anyhow::ensure!(
+        config.cluster.is_single_node(),
+        "controller.quorum.voters describes a cluster, which this build of kafe cannot join yet"
+    );
     let mut sockets = Vec::new();
     for listener in &config.listeners {
         let bind = format!("{}:{}", listener.host, listener.port);
