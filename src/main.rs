@@ -24,7 +24,10 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // openraft narrates every step of its state machine at INFO; its warnings are what an
+            // operator needs (RUST_LOG=openraft=info brings the rest back).
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -2,17 +2,19 @@
 //! configuration overrides, producer-id blocks) is validated here against the current image,
 //! written as metadata records, and the new image published to this broker's partitions.
 //!
-//! A change runs in three steps, one change at a time:
+//! The active controller is the leader of the metadata quorum; elsewhere a change is refused with
+//! NOT_CONTROLLER. A change runs in three steps, one change at a time:
 //! 1. `prepare`: the publisher makes ready what the change needs on this broker (the logs of new
 //!    partitions), all or nothing. If it cannot (out of disk or descriptors), the change is refused
 //!    whole and nothing of it remains.
-//! 2. commit: the records are made durable in the metadata log ([`MetadataStore`]).
-//! 3. `publish`: the publisher applies the new image (creates partitions, becomes their leader,
-//!    stops and deletes what went away).
+//! 2. commit: the records are appended to the metadata quorum ([`Quorum`]) and committed by a
+//!    majority of its voters.
+//! 3. publish: every node applies the committed records to its image and hands the new image to
+//!    its publisher ([`Publishing`]); the change returns once it is published here.
 //!
-//! On one node the metadata log is a quorum of one. The Raft quorum will replace step 2 (the
-//! controller then is the quorum leader, and every broker publishes what its replica of the log
-//! commits); the validation and the publisher stay as they are.
+//! Changes are checked against the image published here, and only once this node, as leader, has
+//! applied everything committed before its term began: a new leader never validates against a
+//! stale image.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -20,11 +22,14 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError as E;
 use tracing::{error, info};
+
+use std::time::Duration;
 use uuid::Uuid;
 
 use super::image::{MetadataImage, PartitionInfo, TopicInfo};
+use super::publishing::Publishing;
+use super::quorum::{Quorum, QuorumError};
 use super::records::MetadataRecord;
-use super::store::MetadataStore;
 use crate::config::BrokerConfig;
 
 /// A refused change: Kafka's error code and a message for the client.
@@ -89,8 +94,8 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 pub struct Controller {
     config: Arc<BrokerConfig>,
-    store: Arc<MetadataStore>,
-    publisher: Arc<dyn MetadataPublisher>,
+    quorum: Arc<Quorum>,
+    publishing: Arc<Publishing>,
     /// One change at a time: the checks against the image and the commit after them are atomic.
     changes: tokio::sync::Mutex<()>,
 }
@@ -180,39 +185,83 @@ fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>]) -> Result<
 impl Controller {
     pub fn new(
         config: Arc<BrokerConfig>,
-        store: Arc<MetadataStore>,
-        publisher: Arc<dyn MetadataPublisher>,
+        quorum: Arc<Quorum>,
+        publishing: Arc<Publishing>,
     ) -> Controller {
         Controller {
             config,
-            store,
-            publisher,
+            quorum,
+            publishing,
             changes: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The current image.
+    /// The image as published on this node.
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.store.image()
+        self.publishing.image()
     }
 
-    /// Publishes the image replayed from the metadata log (start-up). Blocking.
-    pub fn publish_stored(&self) -> io::Result<()> {
-        self.publisher
-            .publish(&MetadataImage::default(), &self.store.image())
+    /// The metadata quorum.
+    pub fn quorum(&self) -> &Arc<Quorum> {
+        &self.quorum
     }
 
-    /// Prepares, commits and publishes `records`; returns the new image.
-    async fn change(&self, records: Vec<MetadataRecord>) -> Result<Arc<MetadataImage>, ApiError> {
-        let current = self.store.image();
-        let next = Arc::new(self.store.preview(&records));
-        let publisher = Arc::clone(&self.publisher);
-        let (c, n) = (Arc::clone(&current), Arc::clone(&next));
-        let prepared = tokio::task::spawn_blocking(move || publisher.prepare(&c, &n))
+    /// How long a change waits for the quorum.
+    fn patience(&self) -> Duration {
+        Duration::from_millis(
+            self.config
+                .cluster
+                .request_timeout_ms
+                .max(self.config.cluster.election_timeout_ms * 2),
+        )
+    }
+
+    /// The image to check a change against: this node must lead the quorum and have published
+    /// everything committed before its term.
+    async fn leader_image(&self) -> Result<Arc<MetadataImage>, ApiError> {
+        let not_controller = |leader: Option<i32>| {
+            ApiError::new(
+                E::NotController,
+                match leader {
+                    Some(id) => format!("This node is not the active controller; node {id} is."),
+                    None => "There is no active controller right now.".to_string(),
+                },
+            )
+        };
+        if !self.quorum.is_leader() {
+            return Err(not_controller(self.quorum.leader()));
+        }
+        let applied = self
+            .quorum
+            .caught_up(self.patience())
             .await
-            .map_err(|e| {
-                ApiError::new(E::UnknownServerError, format!("prepare task failed: {e}"))
-            })?;
+            .map_err(|_| not_controller(self.quorum.leader()))?;
+        if !self.quorum.is_leader() {
+            return Err(not_controller(self.quorum.leader()));
+        }
+        let index = applied.index.unwrap_or(0);
+        self.publishing
+            .wait_for(index, self.patience())
+            .await
+            .map(|published| published.image)
+            .ok_or_else(|| not_controller(self.quorum.leader()))
+    }
+
+    /// Prepares, commits and publishes `records`, checked against `current`; returns the new image.
+    async fn change(
+        &self,
+        current: Arc<MetadataImage>,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, ApiError> {
+        let mut next = MetadataImage::clone(&current);
+        for record in &records {
+            next.apply(record);
+        }
+        let next = Arc::new(next);
+        let prepared = self
+            .publishing
+            .prepare(Arc::clone(&current), Arc::clone(&next))
+            .await;
         if let Err(e) = prepared {
             error!(error = %e, "cannot make ready what a metadata change needs; refusing it");
             return Err(ApiError::new(
@@ -220,27 +269,32 @@ impl Controller {
                 format!("could not create the partition logs: {e}"),
             ));
         }
-        let committed = match self.store.commit(records, crate::clock::now_ms()).await {
-            Ok(image) => image,
+        let index = match self.quorum.append(records).await {
+            Ok(index) => index,
             Err(e) => {
-                let publisher = Arc::clone(&self.publisher);
-                let _ =
-                    tokio::task::spawn_blocking(move || publisher.abandon(&current, &next)).await;
-                return Err(ApiError::new(
-                    E::KafkaStorageError,
-                    format!("could not write cluster metadata: {e}"),
-                ));
+                self.publishing.abandon(current, next).await;
+                return Err(match e {
+                    QuorumError::NotLeader { leader } => ApiError::new(
+                        E::NotController,
+                        format!("This node lost the controller role (the leader is {leader:?})."),
+                    ),
+                    QuorumError::Failed(e) => ApiError::new(
+                        E::KafkaStorageError,
+                        format!("could not write cluster metadata: {e}"),
+                    ),
+                });
             }
         };
-        let publisher = Arc::clone(&self.publisher);
-        let image = Arc::clone(&committed);
-        let published =
-            tokio::task::spawn_blocking(move || publisher.publish(&current, &image)).await;
-        if !matches!(published, Ok(Ok(()))) {
-            // Committed all the same: the partitions concerned answer with storage errors.
-            error!(result = ?published, "could not apply committed metadata to local partitions");
-        }
-        Ok(committed)
+        self.publishing
+            .wait_for(index, self.patience())
+            .await
+            .map(|published| published.image)
+            .ok_or_else(|| {
+                ApiError::new(
+                    E::RequestTimedOut,
+                    "The change was committed but is not applied here yet.",
+                )
+            })
     }
 
     /// Checks a new topic against the image; returns its replica lists.
@@ -350,11 +404,11 @@ impl Controller {
         &self,
         topic: NewTopic,
     ) -> Result<Arc<TopicInfo>, ApiError> {
-        if let Some(existing) = self.store.image().topic(&topic.name) {
+        if let Some(existing) = self.image().topic(&topic.name) {
             return Ok(Arc::clone(existing));
         }
         let _one_at_a_time = self.changes.lock().await;
-        if let Some(existing) = self.store.image().topic(&topic.name) {
+        if let Some(existing) = self.leader_image().await?.topic(&topic.name) {
             return Ok(Arc::clone(existing));
         }
         self.create_topic_locked(&topic, false).await
@@ -365,7 +419,7 @@ impl Controller {
         topic: &NewTopic,
         validate_only: bool,
     ) -> Result<Arc<TopicInfo>, ApiError> {
-        let image = self.store.image();
+        let image = self.leader_image().await?;
         let replicas = self.check_new_topic(&image, topic)?;
         if validate_only {
             return Ok(Arc::new(TopicInfo {
@@ -386,7 +440,7 @@ impl Controller {
         let id = Uuid::new_v4();
         let partitions = replicas.len();
         let records = MetadataRecord::new_topic(&topic.name, id, replicas, &topic.configs);
-        let image = self.change(records).await?;
+        let image = self.change(image, records).await?;
         info!(topic = %topic.name, partitions, "created topic");
         image
             .topic(&topic.name)
@@ -402,7 +456,13 @@ impl Controller {
         let _one_at_a_time = self.changes.lock().await;
         let mut results = Vec::with_capacity(topics.len());
         for wanted in topics {
-            let image = self.store.image();
+            let image = match self.leader_image().await {
+                Ok(image) => image,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
             let found = match wanted {
                 TopicRef::Name(name) => image.topic(name).cloned().ok_or_else(|| {
                     ApiError::new(
@@ -425,7 +485,10 @@ impl Controller {
                     format!("Topic {} is internal and cannot be deleted", topic.name),
                 )),
                 Ok(topic) => self
-                    .change(vec![MetadataRecord::RemoveTopic { id: topic.id }])
+                    .change(
+                        Arc::clone(&image),
+                        vec![MetadataRecord::RemoveTopic { id: topic.id }],
+                    )
                     .await
                     .map(|_| {
                         info!(topic = %topic.name, "deleted topic");
@@ -450,7 +513,13 @@ impl Controller {
         let _one_at_a_time = self.changes.lock().await;
         let mut results = Vec::with_capacity(requests.len());
         for request in requests {
-            let image = self.store.image();
+            let image = match self.leader_image().await {
+                Ok(image) => image,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
             let planned = (|| {
                 if seen.get(request.topic.as_str()).copied().unwrap_or(0) > 1 {
                     return Err(ApiError::new(
@@ -501,7 +570,7 @@ impl Controller {
             })();
             let result = match planned {
                 Ok(_) if validate_only => Ok(()),
-                Ok(records) => self.change(records).await.map(|_| ()),
+                Ok(records) => self.change(Arc::clone(&image), records).await.map(|_| ()),
                 Err(e) => Err(e),
             };
             results.push(result);
@@ -512,11 +581,15 @@ impl Controller {
     /// Reserves the next block of producer ids for this broker: `(first, end)`.
     pub async fn allocate_producer_ids(&self) -> Result<(i64, i64), ApiError> {
         let _one_at_a_time = self.changes.lock().await;
-        let start = self.store.image().next_producer_id;
+        let image = self.leader_image().await?;
+        let start = image.next_producer_id;
         let end = start + PRODUCER_ID_BLOCK;
-        self.change(vec![MetadataRecord::ProducerIds {
-            next_producer_id: end,
-        }])
+        self.change(
+            image,
+            vec![MetadataRecord::ProducerIds {
+                next_producer_id: end,
+            }],
+        )
         .await?;
         Ok((start, end))
     }

@@ -27,13 +27,18 @@ use tracing::{debug, error, info, warn};
 use super::connection;
 use crate::api::session::{Principal, Session};
 use crate::api::{self, Context, now_ms};
-use crate::cluster::{BrokerInfo, Controller, MetadataPublisher, MetadataStore};
-use crate::config::BrokerConfig;
+use crate::cluster::quorum::log_store::ReleaseSpace;
+use crate::cluster::quorum::types::QuorumNode;
+use crate::cluster::quorum::{self, METADATA_TOPIC, QuorumSettings, metadata_log_config};
+use crate::cluster::{
+    BrokerInfo, Controller, MetadataImage, MetadataPublisher, Publishing, Quorum,
+};
+use crate::config::{BrokerConfig, Voter};
 use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator};
 use crate::group::state::GroupConfig;
 use crate::group::store::{OFFSETS_TOPIC, OffsetsPartitions};
 use crate::log::io::{FileOps, SystemFileOps};
-use crate::log::{Layout, LogManager};
+use crate::log::{Layout, Log, LogManager};
 use crate::partition::ReplicaManager;
 use crate::partition::manager::LeadershipListener;
 
@@ -102,7 +107,7 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
     let (ctx, listener) = {
         let config = Arc::clone(&config);
         let shutdown_rx = shutdown_rx.clone();
-        tokio::task::spawn_blocking(move || open_storage(config, ops, shutdown_rx)).await??
+        open_storage(config, ops, shutdown_rx).await?
     };
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut tasks = JoinSet::new();
@@ -136,34 +141,89 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
     })
 }
 
-fn open_storage(
+/// Opens the log directories (blocking work, off the runtime) and the metadata log, converting a
+/// pre-quorum metadata log once.
+async fn open_logs(
+    config: Arc<BrokerConfig>,
+    ops: Arc<dyn FileOps>,
+    this_node: QuorumNode,
+) -> anyhow::Result<(Arc<LogManager>, Arc<Log>)> {
+    tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        let layout = Layout {
+            data_dirs: config.log_dirs.clone(),
+            metadata_dir: config.metadata_log_dir.clone(),
+            node_id: config.node_id,
+            ops,
+        };
+        let logs = Arc::new(
+            LogManager::open(&layout, |_| config.topic_defaults.log.clone(), now)
+                .context("cannot open the log directories")?,
+        );
+        logs.ensure_ballast();
+        let metadata_log = logs
+            .get_or_create(METADATA_TOPIC, 0, metadata_log_config(), now)
+            .context("cannot open the metadata log")?;
+        metadata_log.set_config(metadata_log_config());
+        quorum::legacy::migrate(&metadata_log, quorum_node_id(config.node_id), this_node)
+            .context("cannot convert the metadata log")?;
+        Ok((logs, metadata_log))
+    })
+    .await?
+}
+
+fn quorum_node_id(id: i32) -> u64 {
+    quorum::types::node_id(id)
+}
+
+async fn open_storage(
     config: Arc<BrokerConfig>,
     ops: Arc<dyn FileOps>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Arc<Context>, Arc<dyn LeadershipListener>)> {
-    let now = now_ms();
-    let layout = Layout {
-        data_dirs: config.log_dirs.clone(),
-        metadata_dir: config.metadata_log_dir.clone(),
-        node_id: config.node_id,
-        ops,
-    };
-    let logs = Arc::new(
-        LogManager::open(&layout, |_| config.topic_defaults.log.clone(), now)
-            .context("cannot open the log directories")?,
-    );
-    logs.ensure_ballast();
     let advertised = &config.advertised_listeners[0];
     let this_broker = BrokerInfo {
         id: config.node_id,
         host: advertised.host.clone(),
         port: advertised.port,
-        rack: None,
+        rack: config.cluster.rack.clone(),
     };
-    let metadata = Arc::new(
-        MetadataStore::open(&logs, config.node_id, vec![this_broker], now)
-            .context("cannot load cluster metadata")?,
-    );
+    // A single node is the only voter of its quorum; it is never asked for over the network, so
+    // its client address stands in for a controller address.
+    let this_node = QuorumNode {
+        host: this_broker.host.clone(),
+        port: this_broker.port,
+    };
+    let (logs, metadata_log) = open_logs(Arc::clone(&config), ops, this_node.clone()).await?;
+    let base = MetadataImage {
+        cluster_id: logs.cluster_id().to_string(),
+        controller_id: config.node_id,
+        brokers: [(this_broker.id, this_broker)].into_iter().collect(),
+        last_offset: -1,
+        ..MetadataImage::default()
+    };
+    let settings = QuorumSettings {
+        node_id: config.node_id,
+        voters: vec![Voter {
+            id: config.node_id,
+            host: this_node.host,
+            port: this_node.port,
+        }],
+        election_timeout_ms: config.cluster.election_timeout_ms,
+        request_timeout_ms: config.cluster.request_timeout_ms,
+    };
+    let release_space: ReleaseSpace = {
+        let logs = Arc::clone(&logs);
+        Arc::new(move || logs.release_ballast())
+    };
+    let quorum = Quorum::start(&settings, metadata_log, base, release_space)
+        .await
+        .context("cannot start the metadata quorum")?;
+    let patience = Duration::from_millis(config.cluster.election_timeout_ms * 10);
+    quorum
+        .caught_up(patience)
+        .await
+        .context("the metadata quorum did not elect a leader")?;
     let replicas = Arc::new(ReplicaManager::new(
         config.node_id,
         Arc::clone(&config),
@@ -187,14 +247,17 @@ fn open_storage(
     // leading it, which publishing the stored metadata does for every partition here.
     let listener: Arc<dyn LeadershipListener> = Arc::clone(&groups) as Arc<dyn LeadershipListener>;
     replicas.listen(OFFSETS_TOPIC, &listener);
+    let publishing = Publishing::start(
+        quorum.applied(),
+        Arc::clone(&replicas) as Arc<dyn MetadataPublisher>,
+    )
+    .await
+    .context("cannot open partition logs")?;
     let controller = Arc::new(Controller::new(
         Arc::clone(&config),
-        metadata,
-        Arc::clone(&replicas) as Arc<dyn MetadataPublisher>,
+        quorum,
+        Arc::new(publishing),
     ));
-    controller
-        .publish_stored()
-        .context("cannot open partition logs")?;
     Ok((
         Arc::new(Context {
             config,
@@ -291,6 +354,12 @@ async fn supervise_storage(
     loop {
         tokio::select! {
             _ = ctx.logs.events().failed.notified() => {}
+            Some(stopped) = ctx.controller.quorum().stopped() => {
+                let reason = format!("the metadata quorum stopped: {stopped}");
+                error!(%reason, "stopping the broker");
+                let _ = failed.send(Some(reason));
+                return;
+            }
             _ = shutdown.changed() => return,
         }
         let offline = ctx.logs.offline_dirs();
@@ -421,6 +490,7 @@ impl Broker {
         info!("shutting down");
         let _ = self.shutdown_tx.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.ctx.controller.quorum().shutdown().await;
         let ctx = Arc::clone(&self.ctx);
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let checkpointed = ctx.replicas.checkpoint_high_watermarks();
