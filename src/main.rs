@@ -24,10 +24,11 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
-            // openraft narrates every step of its state machine at INFO; its warnings are what an
-            // operator needs (RUST_LOG=openraft=info brings the rest back).
+            // openraft narrates every step at INFO and repeats every unreachable peer at ERROR
+            // twice a second; kafe logs the quorum's events that matter itself (leader changes,
+            // storage failures). RUST_LOG=openraft=info brings openraft's own account back.
             EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
+                .unwrap_or_else(|_| EnvFilter::new("info,openraft=off")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -22,7 +22,7 @@ pub async fn handle(
     let image = ctx.replicas.image();
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
-        .with_controller_id(BrokerId(image.controller_id));
+        .with_controller_id(BrokerId(ctx.controller.reported_controller_id(&image)));
     if header.api_version >= 1 && request.endpoint_type != BROKERS {
         response.error_code = E::UnsupportedEndpointType.code();
         response.error_message = Some(StrBytes::from_static_str(
@@ -32,8 +32,7 @@ pub async fn handle(
         return response;
     }
     response.brokers = image
-        .brokers
-        .values()
+        .live_brokers()
         .map(|b| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.id))

@@ -101,6 +101,7 @@ pub async fn find_coordinator(
                 image
                     .brokers
                     .get(&leader)
+                    .filter(|b| !b.fenced)
                     .cloned()
                     .ok_or(E::CoordinatorNotAvailable.code())
             });

@@ -16,11 +16,12 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::Context;
-use crate::cluster::TopicInfo;
 use crate::cluster::controller::{NewTopic, validate_topic_name};
+use crate::cluster::election::NO_LEADER;
+use crate::cluster::{MetadataImage, TopicInfo};
 use crate::protocol::header::RequestHeader;
 
-fn topic_entry(topic: &TopicInfo, version: i16) -> MetadataResponseTopic {
+fn topic_entry(image: &MetadataImage, topic: &TopicInfo, version: i16) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -31,6 +32,18 @@ fn topic_entry(topic: &TopicInfo, version: i16) -> MetadataResponseTopic {
                 .with_leader_id(BrokerId(p.leader))
                 .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
                 .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect());
+            if p.leader == NO_LEADER {
+                entry.error_code = E::LeaderNotAvailable.code();
+            }
+            if version >= 5 {
+                entry.offline_replicas = p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| !image.is_live(*r))
+                    .map(BrokerId)
+                    .collect();
+            }
             if version >= 7 {
                 entry.leader_epoch = p.leader_epoch;
             }
@@ -69,20 +82,25 @@ pub async fn handle(
     let mut topics = Vec::new();
     if all_topics {
         let image = ctx.replicas.image();
-        topics.extend(image.topics.values().map(|t| topic_entry(t, version)));
+        topics.extend(
+            image
+                .topics
+                .values()
+                .map(|t| topic_entry(&image, t, version)),
+        );
     } else {
         for wanted in request.topics.iter().flatten() {
             let image = ctx.replicas.image();
             let Some(name) = &wanted.name else {
                 topics.push(match image.topic_by_id(&wanted.topic_id) {
-                    Some(t) => topic_entry(t, version),
+                    Some(t) => topic_entry(&image, t, version),
                     None => error_entry(None, wanted.topic_id, E::UnknownTopicId.code()),
                 });
                 continue;
             };
             let name = name.0.as_str();
             if let Some(t) = image.topic(name) {
-                topics.push(topic_entry(t, version));
+                topics.push(topic_entry(&image, t, version));
             } else if validate_topic_name(name).is_err() {
                 topics.push(error_entry(
                     Some(name),
@@ -98,7 +116,7 @@ pub async fn handle(
                     configs: Default::default(),
                 };
                 topics.push(match ctx.controller.create_topic_if_missing(topic).await {
-                    Ok(t) => topic_entry(&t, version),
+                    Ok(t) => topic_entry(&image, &t, version),
                     Err(e) => error_entry(Some(name), Uuid::nil(), e.code),
                 });
             } else {
@@ -112,8 +130,7 @@ pub async fn handle(
     }
     let image = ctx.replicas.image();
     let brokers = image
-        .brokers
-        .values()
+        .live_brokers()
         .map(|b| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.id))
@@ -125,6 +142,6 @@ pub async fn handle(
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
-        .with_controller_id(BrokerId(image.controller_id))
+        .with_controller_id(BrokerId(ctx.controller.reported_controller_id(&image)))
         .with_topics(topics)
 }

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
+pub mod internal;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
@@ -82,6 +83,9 @@ pub async fn handle(
     header: RequestHeader,
     body: Bytes,
 ) -> Outcome {
+    if crate::protocol::header::is_internal(header.api_key) {
+        return internal::refuse(session, &header);
+    }
     let Ok(key) = ApiKey::try_from(header.api_key) else {
         return Outcome::Close(format!("unknown API key {}", header.api_key));
     };

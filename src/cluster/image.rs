@@ -10,17 +10,24 @@ use uuid::Uuid;
 
 use super::records::MetadataRecord;
 
-/// A broker as clients reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A registered broker: how clients reach it and whether it is live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BrokerInfo {
     pub id: i32,
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Its current registration: a new process registers anew with a higher epoch.
+    pub epoch: i64,
+    /// The process that registered (a new one each start).
+    pub incarnation: Uuid,
+    /// A fenced broker leads nothing and is not shown to clients: it has just registered and not
+    /// caught up yet, missed its heartbeats, or shut down.
+    pub fenced: bool,
 }
 
 /// Where one partition lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionInfo {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
@@ -29,7 +36,7 @@ pub struct PartitionInfo {
 }
 
 /// A topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopicInfo {
     pub name: String,
     pub id: Uuid,
@@ -53,6 +60,8 @@ pub struct MetadataImage {
     pub topic_names_by_id: HashMap<Uuid, String>,
     /// The first producer id not yet handed out to any broker.
     pub next_producer_id: i64,
+    /// The epoch of the last broker registration.
+    pub last_broker_epoch: i64,
     /// Offset of the last metadata record applied.
     pub last_offset: i64,
 }
@@ -66,6 +75,15 @@ impl MetadataImage {
         self.topic_names_by_id
             .get(id)
             .and_then(|name| self.topics.get(name))
+    }
+
+    /// The brokers clients and leaders may use: registered and not fenced.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerInfo> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    pub fn is_live(&self, broker: i32) -> bool {
+        self.brokers.get(&broker).is_some_and(|b| !b.fenced)
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionInfo> {
@@ -131,12 +149,57 @@ impl MetadataImage {
             MetadataRecord::ProducerIds { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
+            MetadataRecord::ClusterId { id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = id.clone();
+                }
+            }
+            MetadataRecord::RegisterBroker {
+                id,
+                epoch,
+                incarnation,
+                host,
+                port,
+                rack,
+            } => {
+                self.last_broker_epoch = self.last_broker_epoch.max(*epoch);
+                self.brokers.insert(
+                    *id,
+                    BrokerInfo {
+                        id: *id,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                        epoch: *epoch,
+                        incarnation: *incarnation,
+                        fenced: true,
+                    },
+                );
+            }
+            MetadataRecord::FenceBroker { id, epoch } => {
+                if let Some(b) = self.brokers.get_mut(id).filter(|b| b.epoch == *epoch) {
+                    b.fenced = true;
+                }
+            }
+            MetadataRecord::UnfenceBroker { id, epoch } => {
+                if let Some(b) = self.brokers.get_mut(id).filter(|b| b.epoch == *epoch) {
+                    b.fenced = false;
+                }
+            }
+            MetadataRecord::UnregisterBroker { id } => {
+                self.brokers.remove(id);
+            }
         }
     }
 
     /// Records that rebuild this image's replicated state from nothing (a snapshot of it).
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut records = Vec::new();
+        if !self.cluster_id.is_empty() {
+            records.push(MetadataRecord::ClusterId {
+                id: self.cluster_id.clone(),
+            });
+        }
         for topic in self.topics.values() {
             let replicas = topic
                 .partitions
@@ -165,6 +228,22 @@ impl MetadataImage {
             records.push(MetadataRecord::ProducerIds {
                 next_producer_id: self.next_producer_id,
             });
+        }
+        for b in self.brokers.values() {
+            records.push(MetadataRecord::RegisterBroker {
+                id: b.id,
+                epoch: b.epoch,
+                incarnation: b.incarnation,
+                host: b.host.clone(),
+                port: b.port,
+                rack: b.rack.clone(),
+            });
+            if !b.fenced {
+                records.push(MetadataRecord::UnfenceBroker {
+                    id: b.id,
+                    epoch: b.epoch,
+                });
+            }
         }
         records
     }

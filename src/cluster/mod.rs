@@ -5,10 +5,16 @@
 //! node is a quorum of one voter.
 
 pub mod controller;
+pub mod election;
+pub mod formation;
 pub mod image;
+pub mod lifecycle;
+pub mod link;
+pub mod placement;
 pub mod publishing;
 pub mod quorum;
 pub mod records;
+pub mod rpc;
 
 pub use controller::{ApiError, Controller, MetadataPublisher};
 pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};

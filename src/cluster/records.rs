@@ -29,6 +29,23 @@ pub enum MetadataRecord {
     RemoveTopic { id: Uuid },
     /// Producer ids below this are taken.
     ProducerIds { next_producer_id: i64 },
+    /// The cluster's id, committed once by the first quorum leader of a new cluster.
+    ClusterId { id: String },
+    /// A broker (re)registered: it starts fenced, with a new epoch.
+    RegisterBroker {
+        id: i32,
+        epoch: i64,
+        incarnation: Uuid,
+        host: String,
+        port: u16,
+        rack: Option<String>,
+    },
+    /// The broker's registration of `epoch` may lead and be shown to clients no more.
+    FenceBroker { id: i32, epoch: i64 },
+    /// The broker's registration of `epoch` has caught up and is live.
+    UnfenceBroker { id: i32, epoch: i64 },
+    /// The broker was decommissioned.
+    UnregisterBroker { id: i32 },
 }
 
 impl MetadataRecord {

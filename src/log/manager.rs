@@ -73,6 +73,9 @@ pub struct Layout {
     /// `metadata.log.dir`: where the metadata log goes (may be one of the data directories).
     pub metadata_dir: PathBuf,
     pub node_id: i32,
+    /// Whether directories without identity start a new cluster (a single node) or wait for the
+    /// quorum's cluster id (a cluster member; see [`LogManager::adopt_cluster_id`]).
+    pub new_cluster: bool,
     pub ops: Arc<dyn FileOps>,
 }
 
@@ -83,6 +86,7 @@ impl Layout {
             data_dirs: vec![dir.to_path_buf()],
             metadata_dir: dir.to_path_buf(),
             node_id: 0,
+            new_cluster: true,
             ops: Arc::new(SystemFileOps),
         }
     }
@@ -98,7 +102,8 @@ pub struct LogManager {
     /// Held for the manager's lifetime: a second broker on the same directories fails to start.
     _locks: Vec<Flock<File>>,
     previous_shutdown_clean: bool,
-    cluster_id: String,
+    cluster_id: RwLock<Option<String>>,
+    node_id: i32,
     events: Arc<StorageEvents>,
 }
 
@@ -158,8 +163,13 @@ impl LogManager {
             locks.push(lock_dir(ops, path)?);
         }
         let path_refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        let cluster_id =
-            meta_properties::check_and_format(ops, &path_refs, layout.node_id, holds_logs)?;
+        let cluster_id = meta_properties::check_and_format(
+            ops,
+            &path_refs,
+            layout.node_id,
+            layout.new_cluster,
+            holds_logs,
+        )?;
         let all_dirs: Vec<Arc<LogDir>> = paths
             .iter()
             .map(|p| Arc::new(LogDir::new(p, Arc::clone(&layout.ops), Arc::clone(&events))))
@@ -190,14 +200,29 @@ impl LogManager {
             logs: RwLock::new(logs),
             _locks: locks,
             previous_shutdown_clean: all_clean,
-            cluster_id,
+            cluster_id: RwLock::new(cluster_id),
+            node_id: layout.node_id,
             events,
         })
     }
 
-    /// The id of the cluster these directories belong to (from `meta.properties`).
-    pub fn cluster_id(&self) -> &str {
-        &self.cluster_id
+    /// The id of the cluster these directories belong to (from `meta.properties`), if they are
+    /// formatted.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster_id.read().clone()
+    }
+
+    /// Formats the directories that are not yet with the quorum's `cluster_id`; refuses if any
+    /// belongs to another cluster. Blocking.
+    pub fn adopt_cluster_id(&self, cluster_id: &str) -> io::Result<()> {
+        let mut known = self.cluster_id.write();
+        if known.as_deref() == Some(cluster_id) {
+            return Ok(());
+        }
+        let paths: Vec<&Path> = self.all_dirs.iter().map(|d| d.path()).collect();
+        meta_properties::adopt(self.metadata_dir.ops(), &paths, self.node_id, cluster_id)?;
+        *known = Some(cluster_id.to_string());
+        Ok(())
     }
 
     /// The first data directory.
@@ -825,6 +850,7 @@ mod tests {
             data_dirs: vec![root.path().join("a"), root.path().join("b")],
             metadata_dir: root.path().join("m"),
             node_id: 0,
+            new_cluster: true,
             ops: Arc::new(SystemFileOps),
         };
         {

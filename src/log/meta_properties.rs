@@ -2,7 +2,9 @@
 //! (`version=1`, `cluster.id`, `node.id`, `directory.id`). It keeps a directory from being used by
 //! another node or joined to another cluster's data by mistake.
 //!
-//! kafe formats directories itself on first start (a new cluster id when no directory has one).
+//! kafe formats directories itself on first start: a single node makes a new cluster id when no
+//! directory has one; a cluster member leaves new directories unformatted until the metadata quorum
+//! has agreed on the cluster id, then adopts it ([`adopt`]).
 //! What it refuses, with a message saying why: a directory that already holds partition logs but has
 //! no `meta.properties` (Kafka refuses it too: its data cannot be vouched for), one that names
 //! another node, and directories that disagree on the cluster.
@@ -92,14 +94,17 @@ pub fn new_id() -> String {
 }
 
 /// Checks every directory's identity against `node_id` and the others, and formats the ones that
-/// have none (a new cluster id if no directory has one). `holds_logs` tells whether a directory
-/// already contains partition logs. Returns the cluster id.
+/// have none with the cluster id the others have. When none has one, `new_cluster` says whether to
+/// make a new id (a single node) or leave them for [`adopt`] (a cluster member, whose cluster id the
+/// quorum decides). `holds_logs` tells whether a directory already contains partition logs.
+/// Returns the cluster id, if known.
 pub fn check_and_format(
     ops: &dyn FileOps,
     dirs: &[&Path],
     node_id: i32,
+    new_cluster: bool,
     holds_logs: impl Fn(&Path) -> io::Result<bool>,
-) -> io::Result<String> {
+) -> io::Result<Option<String>> {
     let mut cluster: Option<(String, &Path)> = None;
     let mut missing = Vec::new();
     for dir in dirs {
@@ -135,7 +140,11 @@ pub fn check_and_format(
             None => missing.push(*dir),
         }
     }
-    let cluster_id = cluster.map_or_else(new_id, |(id, _)| id);
+    let cluster_id = match cluster {
+        Some((id, _)) => id,
+        None if new_cluster => new_id(),
+        None => return Ok(None),
+    };
     for dir in missing {
         write(
             ops,
@@ -147,7 +156,38 @@ pub fn check_and_format(
             },
         )?;
     }
-    Ok(cluster_id)
+    Ok(Some(cluster_id))
+}
+
+/// Formats the directories that have no identity with `cluster_id` (the quorum's), after checking
+/// that none belongs to another cluster.
+pub fn adopt(ops: &dyn FileOps, dirs: &[&Path], node_id: i32, cluster_id: &str) -> io::Result<()> {
+    let mut missing = Vec::new();
+    for dir in dirs {
+        match read(dir)? {
+            Some(meta) if meta.cluster_id != cluster_id => {
+                return Err(refuse(format!(
+                    "{} holds data of cluster {}, but the metadata quorum is cluster {cluster_id}",
+                    dir.display(),
+                    meta.cluster_id
+                )));
+            }
+            Some(_) => {}
+            None => missing.push(*dir),
+        }
+    }
+    for dir in missing {
+        write(
+            ops,
+            dir,
+            &MetaProperties {
+                cluster_id: cluster_id.to_string(),
+                node_id,
+                directory_id: new_id(),
+            },
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -161,24 +201,48 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         let dirs = [a.path(), b.path()];
         let no_logs = |_: &Path| Ok(false);
-        let id = check_and_format(&SystemFileOps, &dirs, 3, no_logs).unwrap();
+        assert_eq!(
+            check_and_format(&SystemFileOps, &dirs, 3, false, no_logs).unwrap(),
+            None,
+            "a cluster member waits for the quorum's cluster id"
+        );
+        assert!(read(a.path()).unwrap().is_none());
+        let id = check_and_format(&SystemFileOps, &dirs, 3, true, no_logs)
+            .unwrap()
+            .unwrap();
         assert_eq!(id.len(), 22);
         assert_eq!(read(a.path()).unwrap().unwrap().cluster_id, id);
         assert_eq!(
-            check_and_format(&SystemFileOps, &dirs, 3, no_logs).unwrap(),
-            id,
+            check_and_format(&SystemFileOps, &dirs, 3, false, no_logs).unwrap(),
+            Some(id.clone()),
             "the cluster id is kept"
         );
-        let err = check_and_format(&SystemFileOps, &dirs, 4, no_logs).unwrap_err();
+        let err = check_and_format(&SystemFileOps, &dirs, 4, true, no_logs).unwrap_err();
         assert!(err.to_string().contains("belongs to node 3"), "{err}");
         // Another cluster's directory next to this one's.
         let c = tempfile::tempdir().unwrap();
-        check_and_format(&SystemFileOps, &[c.path()], 3, no_logs).unwrap();
-        let err = check_and_format(&SystemFileOps, &[a.path(), c.path()], 3, no_logs).unwrap_err();
+        check_and_format(&SystemFileOps, &[c.path()], 3, true, no_logs).unwrap();
+        let err =
+            check_and_format(&SystemFileOps, &[a.path(), c.path()], 3, true, no_logs).unwrap_err();
         assert!(err.to_string().contains("cluster"), "{err}");
         // Logs without an identity are refused.
         let d = tempfile::tempdir().unwrap();
-        let err = check_and_format(&SystemFileOps, &[d.path()], 3, |_| Ok(true)).unwrap_err();
+        let err = check_and_format(&SystemFileOps, &[d.path()], 3, true, |_| Ok(true)).unwrap_err();
         assert!(err.to_string().contains("no meta.properties"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_member_adopts_the_quorums_cluster_id_and_refuses_another() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        adopt(&SystemFileOps, &[a.path()], 2, "quorum-id").unwrap();
+        assert_eq!(read(a.path()).unwrap().unwrap().cluster_id, "quorum-id");
+        adopt(&SystemFileOps, &[a.path(), b.path()], 2, "quorum-id").unwrap();
+        assert_eq!(read(b.path()).unwrap().unwrap().node_id, 2);
+        let err = adopt(&SystemFileOps, &[a.path()], 2, "other-id").unwrap_err();
+        assert!(
+            err.to_string().contains("holds data of cluster quorum-id"),
+            "{err}"
+        );
     }
 }

@@ -53,6 +53,9 @@ pub struct ReplicaManager {
     checkpointed_high_watermarks: HashMap<(String, i32), i64>,
     /// Held weakly: the listeners hold this manager, and neither should keep the other alive.
     listeners: RwLock<HashMap<String, Weak<dyn LeadershipListener>>>,
+    /// Set while this broker is out of touch with the controller: it leads nothing then, since
+    /// other leaders have been elected meanwhile.
+    cut_off: std::sync::atomic::AtomicBool,
 }
 
 /// The partitions of `image` with a replica on `broker`: (topic, index, topic id).
@@ -90,6 +93,7 @@ impl ReplicaManager {
             topics: RwLock::new(HashMap::new()),
             checkpointed_high_watermarks,
             listeners: RwLock::new(HashMap::new()),
+            cut_off: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -160,10 +164,22 @@ impl ReplicaManager {
             )));
         }
         found.check_leader_epoch(current_leader_epoch)?;
-        if !found.is_leader() {
+        if !found.is_leader() || self.is_cut_off() {
             return Err(PartitionError::NotLeaderOrFollower);
         }
         Ok(found)
+    }
+
+    /// Whether this broker is out of touch with the controller (see [`Self::set_cut_off`]).
+    pub fn is_cut_off(&self) -> bool {
+        self.cut_off.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks this broker out of touch with the controller, or back: while it is, every lookup of
+    /// a partition it leads answers NOT_LEADER_OR_FOLLOWER.
+    pub fn set_cut_off(&self, cut_off: bool) {
+        self.cut_off
+            .store(cut_off, std::sync::atomic::Ordering::Release);
     }
 
     /// Applies the transition from `old` (none for a new partition) to `new` to one partition.

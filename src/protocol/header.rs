@@ -18,6 +18,16 @@ pub struct RequestHeader {
     pub client_id: Option<String>,
 }
 
+/// API keys kafe's nodes use between themselves (the metadata quorum, broker registration and
+/// forwarding over the controller listener): far above Kafka's, header v1, served only on
+/// controller listeners.
+pub const INTERNAL_API_KEYS: std::ops::RangeInclusive<i16> = 32_000..=32_099;
+
+/// Whether `api_key` is one of kafe's internal requests.
+pub fn is_internal(api_key: i16) -> bool {
+    INTERNAL_API_KEYS.contains(&api_key)
+}
+
 /// Why a frame could not be read as a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
@@ -38,8 +48,13 @@ pub fn parse(frame: &Bytes) -> Result<(RequestHeader, Bytes), HeaderError> {
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let key = ApiKey::try_from(api_key).map_err(|_| HeaderError::UnknownApiKey(api_key))?;
-    let header_version = key.request_header_version(api_version);
+    let header_version = if is_internal(api_key) {
+        1
+    } else {
+        ApiKey::try_from(api_key)
+            .map_err(|_| HeaderError::UnknownApiKey(api_key))?
+            .request_header_version(api_version)
+    };
     let client_id_len = i16::from_be_bytes([frame[8], frame[9]]);
     let mut pos = 10;
     let client_id = match client_id_len {

@@ -49,6 +49,17 @@ pub fn put_header(buf: &mut BytesMut, api_key: ApiKey, version: i16, correlation
     }
 }
 
+/// A response frame with header v0 and `body` as it is (kafe's internal requests).
+pub fn raw(correlation_id: i32, body: &[u8]) -> Response {
+    let mut buf = BytesMut::with_capacity(8 + body.len());
+    buf.put_i32((4 + body.len()) as i32);
+    buf.put_i32(correlation_id);
+    buf.extend_from_slice(body);
+    Response {
+        chunks: vec![Chunk::Bytes(buf.freeze())],
+    }
+}
+
 /// Encodes `message` as a whole response frame.
 pub fn encode<M: Encodable>(
     api_key: ApiKey,

@@ -24,12 +24,16 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use super::connection;
+use super::connection::{self, Service};
+use crate::api::internal::ControllerPlane;
 use crate::api::session::{Principal, Session};
 use crate::api::{self, Context, now_ms};
+use crate::cluster::formation;
+use crate::cluster::lifecycle::Lifecycle;
 use crate::cluster::quorum::log_store::ReleaseSpace;
 use crate::cluster::quorum::types::QuorumNode;
 use crate::cluster::quorum::{self, METADATA_TOPIC, QuorumSettings, metadata_log_config};
+use crate::cluster::rpc::{ControllerClient, Registration};
 use crate::cluster::{
     BrokerInfo, Controller, MetadataImage, MetadataPublisher, Publishing, Quorum,
 };
@@ -69,6 +73,8 @@ pub struct Broker {
     /// last data directory failed.
     failed_rx: watch::Receiver<Option<String>>,
     tasks: JoinSet<()>,
+    /// This broker's registration with the active controller (a cluster only).
+    lifecycle: Option<Arc<Lifecycle>>,
     /// Keeps the group coordinator registered as a listener of partition leadership.
     _listener: Arc<dyn LeadershipListener>,
 }
@@ -84,8 +90,9 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
 /// [`start`] with the log's file operations given, so tests can fail them on purpose.
 pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyhow::Result<Broker> {
     anyhow::ensure!(
-        config.cluster.is_single_node(),
-        "controller.quorum.voters describes a cluster, which this build of kafe cannot join yet"
+        config.cluster.is_single_node() || config.cluster.roles.controller,
+        "process.roles=broker (a broker that is not also a controller) is not served yet: give \
+         every node process.roles=broker,controller, or controller"
     );
     let mut sockets = Vec::new();
     for listener in &config.listeners {
@@ -102,24 +109,69 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
             advertised.port = socket.local_addr()?.port();
         }
     }
+    let mut addresses = Vec::new();
+    for (_, socket) in &sockets {
+        addresses.push(socket.local_addr()?);
+    }
     let config = Arc::new(config);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (ctx, listener) = {
-        let config = Arc::clone(&config);
-        let shutdown_rx = shutdown_rx.clone();
-        open_storage(config, ops, shutdown_rx).await?
-    };
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut tasks = JoinSet::new();
-    let mut addresses = Vec::new();
+    let this_node = quorum_address(&config, &addresses);
+    let (logs, metadata_log) = open_logs(Arc::clone(&config), ops, this_node.clone()).await?;
+    let quorum = start_quorum(&config, &logs, metadata_log, this_node).await?;
+    // Controller listeners answer the quorum from now on, so that voters can elect while they
+    // all start; Kafka's requests are answered there once the node serves them.
+    let plane = Arc::new(ControllerPlane::new(
+        Arc::clone(&quorum),
+        config.socket_request_max_bytes,
+    ));
+    // Their own connection budget: clients cannot crowd the quorum out.
+    let controller_permits = Arc::new(Semaphore::new(config.max_connections));
+    let mut client_sockets = Vec::new();
     for (name, socket) in sockets {
-        let address = socket.local_addr()?;
-        info!(listener = %name, %address, "listening");
-        addresses.push(address);
+        if config.cluster.is_controller_listener(&name) {
+            info!(listener = %name, address = %socket.local_addr()?, "listening");
+            tasks.spawn(accept_loop(
+                socket,
+                Arc::from(name.as_str()),
+                Arc::clone(&plane),
+                config.max_connections,
+                Arc::clone(&controller_permits),
+                shutdown_rx.clone(),
+            ));
+        } else {
+            client_sockets.push((name, socket));
+        }
+    }
+    let serving = serve_metadata(&config, &logs, &quorum, shutdown_rx.clone()).await;
+    let (ctx, listener) = match serving {
+        Ok(served) => served,
+        Err(e) => {
+            quorum.shutdown().await;
+            return Err(e);
+        }
+    };
+    plane.serve_api(Arc::clone(&ctx));
+    tasks.spawn(Arc::clone(&ctx.controller).run_duties(shutdown_rx.clone()));
+    let lifecycle = if config.cluster.is_single_node() || !config.cluster.roles.broker {
+        None
+    } else {
+        let lifecycle = join_cluster(&ctx, &mut tasks, shutdown_rx.clone());
+        info!("waiting for the controller to admit this broker");
+        if let Err(why) = lifecycle.wait_live(shutdown_rx.clone()).await {
+            quorum.shutdown().await;
+            anyhow::bail!("the controller did not admit this broker: {why}");
+        }
+        Some(lifecycle)
+    };
+    for (name, socket) in client_sockets {
+        info!(listener = %name, address = %socket.local_addr()?, "listening");
         tasks.spawn(accept_loop(
             socket,
             Arc::from(name.as_str()),
             Arc::clone(&ctx),
+            config.max_connections,
             Arc::clone(&permits),
             shutdown_rx.clone(),
         ));
@@ -137,12 +189,78 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
         shutdown_tx,
         failed_rx,
         tasks,
+        lifecycle,
         _listener: listener,
     })
 }
 
+/// Starts this broker's registration and heartbeats with the active controller, and follows its
+/// standing: out of touch, it leads nothing.
+fn join_cluster(
+    ctx: &Arc<Context>,
+    tasks: &mut JoinSet<()>,
+    shutdown: watch::Receiver<bool>,
+) -> Arc<Lifecycle> {
+    let config = &ctx.config;
+    let advertised = &config.advertised_listeners[0];
+    let registration = Registration {
+        broker_id: config.node_id,
+        incarnation: uuid::Uuid::new_v4(),
+        cluster_id: ctx.logs.cluster_id().unwrap_or_default(),
+        host: advertised.host.clone(),
+        port: advertised.port,
+        rack: config.cluster.rack.clone(),
+    };
+    let lifecycle = Arc::new(Lifecycle::new(
+        ControllerClient::new(
+            config.cluster.voters.clone(),
+            Duration::from_millis(config.cluster.request_timeout_ms),
+        ),
+        registration,
+        Duration::from_millis(config.cluster.broker_heartbeat_interval_ms),
+        Duration::from_millis(config.cluster.broker_session_timeout_ms),
+        ctx.controller.published(),
+    ));
+    tasks.spawn(Arc::clone(&lifecycle).run(shutdown.clone()));
+    let mut standing = lifecycle.standing();
+    let replicas = Arc::clone(&ctx.replicas);
+    let mut shutdown = shutdown;
+    tasks.spawn(async move {
+        loop {
+            let cut_off = standing.borrow_and_update().cut_off;
+            replicas.set_cut_off(cut_off);
+            tokio::select! {
+                changed = standing.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+    lifecycle
+}
+
+/// How the quorum reaches this node: its entry in `controller.quorum.voters`, or, for a single
+/// node (never reached over the network), its first listener.
+fn quorum_address(config: &BrokerConfig, bound: &[SocketAddr]) -> QuorumNode {
+    if let Some(voter) = config
+        .cluster
+        .voters
+        .iter()
+        .find(|v| v.id == config.node_id)
+    {
+        return QuorumNode {
+            host: voter.host.clone(),
+            port: voter.port,
+        };
+    }
+    let advertised = &config.advertised_listeners[0];
+    QuorumNode {
+        host: advertised.host.clone(),
+        port: bound.first().map_or(advertised.port, SocketAddr::port),
+    }
+}
+
 /// Opens the log directories (blocking work, off the runtime) and the metadata log, converting a
-/// pre-quorum metadata log once.
+/// pre-quorum metadata log once (a single node only).
 async fn open_logs(
     config: Arc<BrokerConfig>,
     ops: Arc<dyn FileOps>,
@@ -150,10 +268,12 @@ async fn open_logs(
 ) -> anyhow::Result<(Arc<LogManager>, Arc<Log>)> {
     tokio::task::spawn_blocking(move || {
         let now = now_ms();
+        let single_node = config.cluster.is_single_node();
         let layout = Layout {
             data_dirs: config.log_dirs.clone(),
             metadata_dir: config.metadata_log_dir.clone(),
             node_id: config.node_id,
+            new_cluster: single_node,
             ops,
         };
         let logs = Arc::new(
@@ -165,8 +285,10 @@ async fn open_logs(
             .get_or_create(METADATA_TOPIC, 0, metadata_log_config(), now)
             .context("cannot open the metadata log")?;
         metadata_log.set_config(metadata_log_config());
-        quorum::legacy::migrate(&metadata_log, quorum_node_id(config.node_id), this_node)
-            .context("cannot convert the metadata log")?;
+        if single_node {
+            quorum::legacy::migrate(&metadata_log, quorum_node_id(config.node_id), this_node)
+                .context("cannot convert the metadata log")?;
+        }
         Ok((logs, metadata_log))
     })
     .await?
@@ -176,58 +298,94 @@ fn quorum_node_id(id: i32) -> u64 {
     quorum::types::node_id(id)
 }
 
-async fn open_storage(
-    config: Arc<BrokerConfig>,
-    ops: Arc<dyn FileOps>,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<(Arc<Context>, Arc<dyn LeadershipListener>)> {
-    let advertised = &config.advertised_listeners[0];
-    let this_broker = BrokerInfo {
-        id: config.node_id,
-        host: advertised.host.clone(),
-        port: advertised.port,
-        rack: config.cluster.rack.clone(),
-    };
-    // A single node is the only voter of its quorum; it is never asked for over the network, so
-    // its client address stands in for a controller address.
-    let this_node = QuorumNode {
-        host: this_broker.host.clone(),
-        port: this_broker.port,
-    };
-    let (logs, metadata_log) = open_logs(Arc::clone(&config), ops, this_node.clone()).await?;
-    let base = MetadataImage {
-        cluster_id: logs.cluster_id().to_string(),
-        controller_id: config.node_id,
-        brokers: [(this_broker.id, this_broker)].into_iter().collect(),
-        last_offset: -1,
-        ..MetadataImage::default()
-    };
-    let settings = QuorumSettings {
-        node_id: config.node_id,
-        voters: vec![Voter {
+/// Starts this node's member of the metadata quorum.
+async fn start_quorum(
+    config: &BrokerConfig,
+    logs: &Arc<LogManager>,
+    metadata_log: Arc<Log>,
+    this_node: QuorumNode,
+) -> anyhow::Result<Arc<Quorum>> {
+    let single_node = config.cluster.is_single_node();
+    let voters = if single_node {
+        vec![Voter {
             id: config.node_id,
             host: this_node.host,
             port: this_node.port,
-        }],
+        }]
+    } else {
+        config.cluster.voters.clone()
+    };
+    // What the image is before any record. A single node knows its cluster id and itself; cluster
+    // members start from nothing, identically, and learn the rest from the quorum.
+    let base = if single_node {
+        let advertised = &config.advertised_listeners[0];
+        let this_broker = BrokerInfo {
+            id: config.node_id,
+            host: advertised.host.clone(),
+            port: advertised.port,
+            rack: config.cluster.rack.clone(),
+            ..BrokerInfo::default()
+        };
+        MetadataImage {
+            cluster_id: logs.cluster_id().unwrap_or_default(),
+            controller_id: config.node_id,
+            brokers: [(this_broker.id, this_broker)].into_iter().collect(),
+            last_offset: -1,
+            ..MetadataImage::default()
+        }
+    } else {
+        MetadataImage {
+            controller_id: -1,
+            last_offset: -1,
+            ..MetadataImage::default()
+        }
+    };
+    let settings = QuorumSettings {
+        node_id: config.node_id,
+        voters,
         election_timeout_ms: config.cluster.election_timeout_ms,
         request_timeout_ms: config.cluster.request_timeout_ms,
     };
     let release_space: ReleaseSpace = {
-        let logs = Arc::clone(&logs);
+        let logs = Arc::clone(logs);
         Arc::new(move || logs.release_ballast())
     };
-    let quorum = Quorum::start(&settings, metadata_log, base, release_space)
-        .await
-        .context("cannot start the metadata quorum")?;
-    let patience = Duration::from_millis(config.cluster.election_timeout_ms * 10);
-    quorum
-        .caught_up(patience)
+    Quorum::start(
+        &settings,
+        metadata_log,
+        base,
+        release_space,
+        logs.cluster_id(),
+    )
+    .await
+    .context("cannot start the metadata quorum")
+}
+
+/// Waits for the quorum (and, in a cluster, agrees on the cluster id), then opens the partitions
+/// the metadata says are here and builds what the API handlers work with.
+async fn serve_metadata(
+    config: &Arc<BrokerConfig>,
+    logs: &Arc<LogManager>,
+    quorum: &Arc<Quorum>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(Arc<Context>, Arc<dyn LeadershipListener>)> {
+    formation::wait_for_quorum(quorum, shutdown.clone())
         .await
         .context("the metadata quorum did not elect a leader")?;
+    if !config.cluster.is_single_node() {
+        let cluster_id =
+            formation::agree_on_cluster_id(quorum, logs.cluster_id(), shutdown.clone()).await?;
+        let adopting = Arc::clone(logs);
+        let adopted = cluster_id.clone();
+        tokio::task::spawn_blocking(move || adopting.adopt_cluster_id(&adopted))
+            .await?
+            .context("this node's data belongs to another cluster")?;
+        quorum.set_cluster_id(&cluster_id);
+    }
     let replicas = Arc::new(ReplicaManager::new(
         config.node_id,
-        Arc::clone(&config),
-        Arc::clone(&logs),
+        Arc::clone(config),
+        Arc::clone(logs),
     ));
     let groups = Arc::new(GroupCoordinator::new(
         CoordinatorConfig {
@@ -254,14 +412,14 @@ async fn open_storage(
     .await
     .context("cannot open partition logs")?;
     let controller = Arc::new(Controller::new(
-        Arc::clone(&config),
-        quorum,
+        Arc::clone(config),
+        Arc::clone(quorum),
         Arc::new(publishing),
     ));
     Ok((
         Arc::new(Context {
-            config,
-            logs,
+            config: Arc::clone(config),
+            logs: Arc::clone(logs),
             controller,
             replicas,
             groups,
@@ -273,10 +431,11 @@ async fn open_storage(
     ))
 }
 
-async fn accept_loop(
+async fn accept_loop<H: Service>(
     listener: TcpListener,
     name: Arc<str>,
-    ctx: Arc<Context>,
+    ctx: Arc<H>,
+    max_connections: usize,
     permits: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -288,7 +447,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                        warn!(%peer, limit = ctx.config.max_connections, "refusing connection: max.connections reached");
+                        warn!(%peer, limit = max_connections, "refusing connection: max.connections reached");
                         continue;
                     };
                     let ctx = Arc::clone(&ctx);
@@ -332,10 +491,10 @@ async fn accept_loop(
     }
 }
 
-async fn serve_tcp(
+async fn serve_tcp<H: Service>(
     stream: TcpStream,
     session: Session,
-    ctx: Arc<Context>,
+    ctx: Arc<H>,
     shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
@@ -351,9 +510,16 @@ async fn supervise_storage(
     failed: watch::Sender<Option<String>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut contradiction = ctx.controller.quorum().contradiction();
     loop {
         tokio::select! {
             _ = ctx.logs.events().failed.notified() => {}
+            contradicted = contradiction.wait_for(Option::is_some) => {
+                let reason = contradicted.map(|c| c.clone().unwrap_or_default()).unwrap_or_default();
+                error!(%reason, "stopping the broker");
+                let _ = failed.send(Some(reason));
+                return;
+            }
             Some(stopped) = ctx.controller.quorum().stopped() => {
                 let reason = format!("the metadata quorum stopped: {stopped}");
                 error!(%reason, "stopping the broker");
@@ -488,6 +654,16 @@ impl Broker {
     /// it can and reports which files failed.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         info!("shutting down");
+        if let Some(lifecycle) = &self.lifecycle {
+            // Leaderships move while this broker still serves, so clients follow them without
+            // errors.
+            let within = Duration::from_millis(self.ctx.config.cluster.broker_session_timeout_ms);
+            if lifecycle.controlled_shutdown(within).await {
+                info!("the controller moved this broker's leaderships away");
+            } else {
+                warn!("controlled shutdown did not finish in time; stopping anyway");
+            }
+        }
         let _ = self.shutdown_tx.send(true);
         while self.tasks.join_next().await.is_some() {}
         self.ctx.controller.quorum().shutdown().await;

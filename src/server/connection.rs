@@ -19,9 +19,10 @@ use tracing::{debug, trace};
 use super::frame::FrameReader;
 use super::transport::Transport;
 use super::writer::write_response;
+use crate::api::internal::ControllerPlane;
 use crate::api::session::Session;
 use crate::api::{self, Context, Outcome};
-use crate::protocol::header;
+use crate::protocol::header::{self, RequestHeader};
 
 /// Requests of one connection being handled at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -31,21 +32,64 @@ pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 /// A request being handled, resolving to its outcome and the size of its frame.
 type InFlight = Pin<Box<dyn Future<Output = (Outcome, usize)> + Send>>;
 
+/// What answers the requests of a listener's connections: the API handlers on client listeners,
+/// the controller plane on controller listeners.
+pub trait Service: Send + Sync + 'static {
+    /// The largest request frame accepted.
+    fn max_request_bytes(&self) -> usize;
+    fn handle(
+        self: Arc<Self>,
+        session: Arc<Session>,
+        header: RequestHeader,
+        body: bytes::Bytes,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+impl Service for Context {
+    fn max_request_bytes(&self) -> usize {
+        self.config.socket_request_max_bytes
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        session: Arc<Session>,
+        header: RequestHeader,
+        body: bytes::Bytes,
+    ) -> Outcome {
+        api::handle(&self, &session, header, body).await
+    }
+}
+
+impl Service for ControllerPlane {
+    fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes()
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        session: Arc<Session>,
+        header: RequestHeader,
+        body: bytes::Bytes,
+    ) -> Outcome {
+        ControllerPlane::handle(&self, &session, header, body).await
+    }
+}
+
 /// Serves `stream` until the client leaves, a protocol error closes it, or shutdown.
-pub async fn serve<S: Transport>(
+pub async fn serve<S: Transport, H: Service>(
     mut stream: S,
     session: Session,
-    ctx: Arc<Context>,
+    ctx: Arc<H>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let session = Arc::new(session);
     let peer = session.peer;
-    let mut reader = FrameReader::new(ctx.config.socket_request_max_bytes);
+    let mut reader = FrameReader::new(ctx.max_request_bytes());
     let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     // Bytes of request frames in flight: reading pauses above the budget (a single request larger
     // than it still goes through alone), which bounds what a pipelining client can make the
     // broker hold, e.g. produce requests waiting for an fsync.
-    let byte_budget = MAX_IN_FLIGHT_BYTES.min(ctx.config.socket_request_max_bytes);
+    let byte_budget = MAX_IN_FLIGHT_BYTES.min(ctx.max_request_bytes());
     let mut in_flight_bytes = 0usize;
     let mut reading = true;
     let reason = loop {
@@ -66,10 +110,7 @@ pub async fn serve<S: Transport>(
                             let ctx = Arc::clone(&ctx);
                             let session = Arc::clone(&session);
                             in_flight.push_back(Box::pin(async move {
-                                (
-                                    api::handle(&ctx, &session, request_header, body).await,
-                                    size,
-                                )
+                                (ctx.handle(session, request_header, body).await, size)
                             }));
                         }
                         Err(e) => {

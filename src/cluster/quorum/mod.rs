@@ -33,7 +33,7 @@ use tracing::{info, warn};
 use crate::cluster::{MetadataImage, MetadataRecord};
 use crate::config::Voter;
 use crate::log::Log;
-use network::Envelope;
+use network::{Answer, Envelope, Identity};
 pub use state_machine::Applied;
 use types::{MetadataBatch, NodeId, QuorumNode, RaftHandle};
 
@@ -85,6 +85,7 @@ pub struct QuorumStatus {
 
 pub struct Quorum {
     raft: RaftHandle,
+    identity: Arc<Identity>,
     local: NodeId,
     voters: BTreeMap<NodeId, QuorumNode>,
     applied: watch::Receiver<Applied>,
@@ -98,7 +99,9 @@ impl Quorum {
         log: Arc<Log>,
         base: MetadataImage,
         release_space: log_store::ReleaseSpace,
+        cluster_id: Option<String>,
     ) -> io::Result<Arc<Quorum>> {
+        let identity = Arc::new(Identity::new(cluster_id, settings.voters.len()));
         let local = types::node_id(settings.node_id);
         let voters: BTreeMap<NodeId, QuorumNode> = settings
             .voters
@@ -143,20 +146,44 @@ impl Quorum {
         let raft = openraft::Raft::new(
             local,
             Arc::new(config),
-            network::Network { local },
+            network::Network {
+                local,
+                identity: Arc::clone(&identity),
+            },
             store,
             state_machine,
         )
         .await
         .map_err(|e| io::Error::other(format!("cannot start the metadata quorum: {e}")))?;
+        let stored: Vec<NodeId> = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        let configured: Vec<NodeId> = voters.keys().copied().collect();
+        if !stored.is_empty() && stored != configured {
+            let _ = raft.shutdown().await;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the metadata log was written by a quorum of voters {stored:?}, but \
+                     controller.quorum.voters names {configured:?}; the voters of a quorum cannot \
+                     be changed by editing the configuration"
+                ),
+            ));
+        }
         let quorum = Arc::new(Quorum {
             raft,
+            identity,
             local,
             voters,
             applied,
         });
         quorum.form().await?;
         tokio::spawn(Arc::clone(&quorum).watch_elections(Duration::from_millis(election)));
+        tokio::spawn(Arc::clone(&quorum).report_leaders());
         Ok(quorum)
     }
 
@@ -183,6 +210,40 @@ impl Quorum {
             Err(e) => Err(io::Error::other(format!(
                 "cannot form the metadata quorum: {e}"
             ))),
+        }
+    }
+
+    /// Logs every change of quorum leader, as operators need to see them.
+    async fn report_leaders(self: Arc<Self>) {
+        let mut metrics = self.raft.metrics();
+        let mut last: Option<(Option<NodeId>, u64)> = None;
+        loop {
+            let (leader, term, failed) = {
+                let m = metrics.borrow_and_update();
+                (
+                    m.current_leader,
+                    m.current_term,
+                    m.running_state.clone().err(),
+                )
+            };
+            if let Some(e) = failed {
+                tracing::error!(error = %e, "the metadata quorum stopped");
+                return;
+            }
+            if last.map(|(l, _)| l) != Some(leader) {
+                match leader {
+                    Some(id) if id == self.local => {
+                        info!(term, "this node leads the metadata quorum")
+                    }
+                    Some(id) => info!(leader = id, term, "the metadata quorum has a leader"),
+                    None if last.is_some() => warn!(term, "the metadata quorum has no leader"),
+                    None => {}
+                }
+                last = Some((leader, term));
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
         }
     }
 
@@ -274,6 +335,13 @@ impl Quorum {
         }
     }
 
+    /// Why the quorum has stopped on its own, if it has.
+    pub fn stopped_now(&self) -> Option<String> {
+        let metrics = self.raft.metrics();
+        let state = metrics.borrow();
+        state.running_state.as_ref().err().map(|e| e.to_string())
+    }
+
     /// Resolves when the quorum stops on its own (a storage failure), with the reason; `None` when
     /// it was shut down.
     pub async fn stopped(&self) -> Option<String> {
@@ -284,6 +352,16 @@ impl Quorum {
             }
             metrics.changed().await.ok()?;
         }
+    }
+
+    /// The cluster this member belongs to, once agreed (see [`crate::cluster::formation`]).
+    pub fn set_cluster_id(&self, cluster_id: &str) {
+        self.identity.set_cluster(cluster_id);
+    }
+
+    /// Why this member cannot take part (a peer said it is another cluster's), as it happens.
+    pub fn contradiction(&self) -> watch::Receiver<Option<String>> {
+        self.identity.contradiction()
     }
 
     /// The quorum leader this node knows of.
@@ -335,6 +413,17 @@ impl Quorum {
         fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
             serde_json::to_vec(value).map_err(io::Error::other)
         }
+        let refuse_stranger = |cluster: Option<&str>,
+                               from: NodeId|
+         -> Option<io::Result<Vec<u8>>> {
+            if self.identity.admits(cluster) {
+                return None;
+            }
+            warn!(node = from, cluster = ?cluster, "refusing a quorum request from a member of another cluster");
+            Some(encode(&Answer::<()>::WrongCluster {
+                cluster: self.identity.cluster().unwrap_or_default(),
+            }))
+        };
         let check = |to: NodeId, from: NodeId| {
             if to == self.local {
                 Ok(())
@@ -352,17 +441,30 @@ impl Quorum {
             network::VOTE => {
                 let request: Envelope<VoteRequest<NodeId>> = decode(body)?;
                 check(request.to, request.from)?;
-                encode(&self.raft.vote(request.message).await)
+                if let Some(refusal) = refuse_stranger(request.cluster.as_deref(), request.from) {
+                    return refusal;
+                }
+                encode(&Answer::Answered(self.raft.vote(request.message).await))
             }
             network::APPEND_ENTRIES => {
                 let request: Envelope<AppendEntriesRequest<types::Raft>> = decode(body)?;
                 check(request.to, request.from)?;
-                encode(&self.raft.append_entries(request.message).await)
+                if let Some(refusal) = refuse_stranger(request.cluster.as_deref(), request.from) {
+                    return refusal;
+                }
+                encode(&Answer::Answered(
+                    self.raft.append_entries(request.message).await,
+                ))
             }
             network::INSTALL_SNAPSHOT => {
                 let request: Envelope<InstallSnapshotRequest<types::Raft>> = decode(body)?;
                 check(request.to, request.from)?;
-                encode(&self.raft.install_snapshot(request.message).await)
+                if let Some(refusal) = refuse_stranger(request.cluster.as_deref(), request.from) {
+                    return refusal;
+                }
+                encode(&Answer::Answered(
+                    self.raft.install_snapshot(request.message).await,
+                ))
             }
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

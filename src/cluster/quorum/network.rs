@@ -5,13 +5,14 @@
 //! replicating to itself. Responses carry openraft's whole `Result`, so remote errors come back as
 //! remote errors.
 //!
-//! [`Network`] is the client side: one connection per peer, made when first needed, dropped on any
-//! error (the next request reconnects). Failing to connect is `Unreachable` (openraft backs off), a
-//! broken connection is a `NetworkError` (retried), and every request runs within openraft's
-//! deadline for it.
+//! [`Network`] is the client side: one [`Link`] per peer. Failing to connect is `Unreachable`
+//! (openraft backs off), a broken connection is a `NetworkError` (retried), and every request runs
+//! within openraft's deadline for it.
 
 use std::time::Duration;
 
+use super::types::{NodeId, QuorumNode, Raft};
+use crate::cluster::link::{Link, LinkError};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -22,10 +23,6 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-use super::types::{NodeId, QuorumNode, Raft};
 
 /// API keys of the quorum's requests: a private range, served only on controller listeners.
 pub const VOTE: i16 = 32_000;
@@ -37,37 +34,97 @@ pub fn is_quorum_request(api_key: i16) -> bool {
     (VOTE..=INSTALL_SNAPSHOT).contains(&api_key)
 }
 
-/// The largest response a member accepts (snapshots travel in chunks well below it).
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-const CLIENT_ID: &str = "kafe-quorum";
-
-/// A request's body: who sends it, who it is for, and openraft's message.
+/// A request's body: who sends it, who it is for, the sender's cluster (if it knows it yet), and
+/// openraft's message.
 #[derive(Debug, serde::Deserialize, Serialize)]
 pub struct Envelope<T> {
     pub from: NodeId,
     pub to: NodeId,
+    #[serde(default)]
+    pub cluster: Option<String>,
     pub message: T,
 }
 
-/// One request frame: size, header v1 (`api_key`, version 0, `correlation_id`, client id), body.
-pub fn request_frame(api_key: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(4 + 10 + CLIENT_ID.len() + body.len());
-    frame.extend_from_slice(&[0; 4]);
-    frame.extend_from_slice(&api_key.to_be_bytes());
-    frame.extend_from_slice(&0i16.to_be_bytes());
-    frame.extend_from_slice(&correlation_id.to_be_bytes());
-    frame.extend_from_slice(&(CLIENT_ID.len() as i16).to_be_bytes());
-    frame.extend_from_slice(CLIENT_ID.as_bytes());
-    frame.extend_from_slice(body);
-    let size = (frame.len() - 4) as i32;
-    frame[..4].copy_from_slice(&size.to_be_bytes());
-    frame
+/// A response's body: openraft's answer, or a refusal because the sender belongs to another
+/// cluster.
+#[derive(Debug, serde::Deserialize, Serialize)]
+pub enum Answer<T> {
+    Answered(T),
+    WrongCluster { cluster: String },
+}
+
+/// Which cluster this member belongs to, as far as it knows, and whether the other voters say
+/// it belongs to another one. Shared by the quorum and its clients.
+#[derive(Debug)]
+pub struct Identity {
+    cluster: parking_lot::RwLock<Option<String>>,
+    voters: usize,
+    /// The peers that refused this member, with the cluster each said it is.
+    refusals: parking_lot::Mutex<std::collections::BTreeMap<NodeId, String>>,
+    contradicted: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl Identity {
+    pub fn new(cluster: Option<String>, voters: usize) -> Identity {
+        Identity {
+            cluster: parking_lot::RwLock::new(cluster),
+            voters,
+            refusals: parking_lot::Mutex::new(std::collections::BTreeMap::new()),
+            contradicted: tokio::sync::watch::channel(None).0,
+        }
+    }
+
+    pub fn cluster(&self) -> Option<String> {
+        self.cluster.read().clone()
+    }
+
+    pub fn set_cluster(&self, cluster: &str) {
+        *self.cluster.write() = Some(cluster.to_string());
+    }
+
+    /// Whether a request from a member of `cluster` may be served here.
+    pub fn admits(&self, cluster: Option<&str>) -> bool {
+        match (self.cluster.read().as_deref(), cluster) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => true,
+        }
+    }
+
+    /// Why this member cannot take part, once a majority of the voters, all of one other
+    /// cluster, have refused it: it is the one whose data is another cluster's. (A single peer
+    /// refusing is that peer's problem, not this member's.)
+    pub fn contradiction(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.contradicted.subscribe()
+    }
+
+    fn contradict(&self, peer: NodeId, theirs: &str) {
+        let agreeing = {
+            let mut refusals = self.refusals.lock();
+            refusals.insert(peer, theirs.to_string());
+            refusals.values().filter(|c| *c == theirs).count()
+        };
+        if agreeing < self.voters / 2 + 1 {
+            return;
+        }
+        let mine = self.cluster().unwrap_or_default();
+        self.contradicted.send_if_modified(|c| {
+            let first = c.is_none();
+            if first {
+                *c = Some(format!(
+                    "this node's data belongs to cluster {mine}, but a majority of the voters are \
+                     cluster {theirs}: its log directories are another cluster's"
+                ));
+            }
+            first
+        });
+    }
 }
 
 /// Builds openraft's clients.
 #[derive(Debug, Clone)]
 pub struct Network {
     pub local: NodeId,
+    pub identity: std::sync::Arc<Identity>,
 }
 
 impl RaftNetworkFactory<Raft> for Network {
@@ -78,8 +135,8 @@ impl RaftNetworkFactory<Raft> for Network {
             local: self.local,
             target,
             node: node.clone(),
-            connection: None,
-            next_correlation_id: 1,
+            link: Link::new(&node.host, node.port),
+            identity: std::sync::Arc::clone(&self.identity),
         }
     }
 }
@@ -89,96 +146,39 @@ pub struct Peer {
     local: NodeId,
     target: NodeId,
     node: QuorumNode,
-    connection: Option<TcpStream>,
-    next_correlation_id: i32,
-}
-
-/// What can go wrong on the way (before openraft's own errors).
-enum Failure {
-    Unreachable(std::io::Error),
-    Network(std::io::Error),
+    link: Link,
+    identity: std::sync::Arc<Identity>,
 }
 
 impl Peer {
-    async fn connect(&mut self, within: Duration) -> Result<&mut TcpStream, Failure> {
-        if self.connection.is_none() {
-            let address = format!("{}:{}", self.node.host, self.node.port);
-            let stream = tokio::time::timeout(within, TcpStream::connect(&address))
-                .await
-                .map_err(|_| {
-                    Failure::Unreachable(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("connecting to {address} timed out"),
-                    ))
-                })?
-                .map_err(Failure::Unreachable)?;
-            let _ = stream.set_nodelay(true);
-            self.connection = Some(stream);
-        }
-        Ok(self.connection.as_mut().expect("connected above"))
-    }
-
     /// Sends `message` as `api_key` and decodes the peer's `Result`.
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &mut self,
         api_key: i16,
         message: Req,
         within: Duration,
-    ) -> Result<Resp, Failure> {
+    ) -> Result<Resp, LinkError> {
         let body = serde_json::to_vec(&Envelope {
             from: self.local,
             to: self.target,
+            cluster: self.identity.cluster(),
             message,
         })
-        .map_err(|e| Failure::Network(std::io::Error::other(e)))?;
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = request_frame(api_key, correlation_id, &body);
-        let exchange = async {
-            let stream = self.connect(within).await?;
-            stream.write_all(&frame).await.map_err(Failure::Network)?;
-            let mut size = [0u8; 4];
-            stream
-                .read_exact(&mut size)
-                .await
-                .map_err(Failure::Network)?;
-            let size = i32::from_be_bytes(size);
-            let size = usize::try_from(size)
-                .ok()
-                .filter(|s| (4..=MAX_RESPONSE_BYTES).contains(s))
-                .ok_or_else(|| {
-                    Failure::Network(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("response size {size}"),
-                    ))
-                })?;
-            let mut response = vec![0u8; size];
-            stream
-                .read_exact(&mut response)
-                .await
-                .map_err(Failure::Network)?;
-            if response[..4] != correlation_id.to_be_bytes() {
-                return Err(Failure::Network(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "response to another request",
-                )));
+        .map_err(|e| LinkError::Broken(std::io::Error::other(e)))?;
+        let response = self.link.exchange(api_key, &body, within).await?;
+        let answer: Answer<Resp> = serde_json::from_slice(&response).map_err(|e| {
+            LinkError::Broken(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
+        match answer {
+            Answer::Answered(response) => Ok(response),
+            Answer::WrongCluster { cluster } => {
+                self.identity.contradict(self.target, &cluster);
+                Err(LinkError::Unreachable(std::io::Error::other(format!(
+                    "node {} belongs to cluster {cluster}",
+                    self.target
+                ))))
             }
-            serde_json::from_slice(&response[4..]).map_err(|e| {
-                Failure::Network(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-            })
-        };
-        let result = match tokio::time::timeout(within, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::Network(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer from node {} within {within:?}", self.target),
-            ))),
-        };
-        if result.is_err() {
-            // The stream may hold half a response: start over.
-            self.connection = None;
         }
-        result
     }
 
     /// Maps the outcome of a call to openraft's errors.
@@ -203,8 +203,8 @@ impl Peer {
                 self.node.clone(),
                 remote,
             ))),
-            Err(Failure::Unreachable(e)) => Err(RPCError::Unreachable(Unreachable::new(&e))),
-            Err(Failure::Network(e)) => Err(RPCError::Network(NetworkError::new(&e))),
+            Err(LinkError::Unreachable(e)) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(LinkError::Broken(e)) => Err(RPCError::Network(NetworkError::new(&e))),
         }
     }
 }

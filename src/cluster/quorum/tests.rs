@@ -77,8 +77,9 @@ async fn start(logs: &Arc<LogManager>) -> Arc<Quorum> {
     let quorum = Quorum::start(
         &one_voter(0),
         metadata_log(logs),
-        base(logs.cluster_id()),
+        base(&logs.cluster_id().unwrap()),
         keep_no_space(),
+        logs.cluster_id(),
     )
     .await
     .expect("start the quorum");
@@ -124,7 +125,7 @@ async fn a_quorum_of_one_commits_and_keeps_its_records_across_restarts() {
     assert!(quorum.status().term >= term);
     assert_eq!(applied.image.topic("orders").unwrap().id, id);
     assert_eq!(applied.image.next_producer_id, 1000);
-    assert_eq!(applied.image.cluster_id, logs.cluster_id());
+    assert_eq!(Some(applied.image.cluster_id.clone()), logs.cluster_id());
     quorum.shutdown().await;
 }
 

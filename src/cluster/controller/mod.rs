@@ -16,24 +16,29 @@
 //! applied everything committed before its term began: a new leader never validates against a
 //! stale image.
 
+mod brokers;
+mod forwarding;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 use tracing::{error, info};
 
-use std::time::Duration;
 use uuid::Uuid;
 
 use super::image::{MetadataImage, PartitionInfo, TopicInfo};
+use super::placement::{self, Candidate};
 use super::publishing::Publishing;
 use super::quorum::{Quorum, QuorumError};
 use super::records::MetadataRecord;
+use super::rpc::ControllerClient;
 use crate::config::BrokerConfig;
 
 /// A refused change: Kafka's error code and a message for the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApiError {
     pub code: i16,
     pub message: String,
@@ -60,7 +65,7 @@ pub trait MetadataPublisher: Send + Sync {
 }
 
 /// A topic to create.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewTopic {
     pub name: String,
     /// -1: `num.partitions`.
@@ -73,14 +78,14 @@ pub struct NewTopic {
 }
 
 /// A topic named by name or by id (DeleteTopics v6).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum TopicRef {
     Name(String),
     Id(Uuid),
 }
 
 /// Partitions to add to a topic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewPartitions {
     pub topic: String,
     /// The partition count wanted.
@@ -98,6 +103,9 @@ pub struct Controller {
     publishing: Arc<Publishing>,
     /// One change at a time: the checks against the image and the commit after them are atomic.
     changes: tokio::sync::Mutex<()>,
+    /// How changes reach the active controller from another node (a cluster only).
+    client: Option<ControllerClient>,
+    liveness: parking_lot::Mutex<brokers::Liveness>,
 }
 
 /// The longest legal topic name.
@@ -133,21 +141,40 @@ pub fn names_collide(a: &str, b: &str) -> bool {
     a != b && a.replace('.', "_") == b.replace('.', "_")
 }
 
-/// Replica lists for partitions `first..first + count`, spread round-robin over the brokers.
-fn assign_replicas(
-    image: &MetadataImage,
-    first: i32,
-    count: i32,
-    replication_factor: i16,
-) -> Vec<Vec<i32>> {
-    let brokers: Vec<i32> = image.brokers.keys().copied().collect();
-    (first..first + count)
-        .map(|p| {
-            (0..replication_factor as usize)
-                .map(|r| brokers[(p as usize + r) % brokers.len()])
-                .collect()
+/// Replica lists for `count` new partitions, placed over the live brokers (see
+/// [`super::placement`]). The caller has checked there are enough of them.
+fn assign_replicas(image: &MetadataImage, count: i32, replication_factor: i16) -> Vec<Vec<i32>> {
+    let live: Vec<Candidate> = image
+        .live_brokers()
+        .map(|b| Candidate {
+            id: b.id,
+            rack: b.rack.clone(),
         })
-        .collect()
+        .collect();
+    let start = (Uuid::new_v4().as_u128() % live.len().max(1) as u128) as usize;
+    placement::assign(
+        &live,
+        usize::try_from(count).unwrap_or(0),
+        usize::try_from(replication_factor).unwrap_or(1),
+        start,
+    )
+}
+
+/// INVALID_REPLICATION_FACTOR unless there are `replication_factor` live brokers.
+fn check_replication_factor(
+    image: &MetadataImage,
+    replication_factor: i16,
+) -> Result<(), ApiError> {
+    let brokers = image.live_brokers().count();
+    if replication_factor as usize > brokers {
+        return Err(ApiError::new(
+            E::InvalidReplicationFactor,
+            format!(
+                "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {brokers} broker(s) are registered."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks client-chosen replica lists: each names distinct, registered brokers, all of one size.
@@ -188,12 +215,30 @@ impl Controller {
         quorum: Arc<Quorum>,
         publishing: Arc<Publishing>,
     ) -> Controller {
+        let client = (!config.cluster.is_single_node()).then(|| {
+            ControllerClient::new(
+                config.cluster.voters.clone(),
+                Duration::from_millis(config.cluster.request_timeout_ms),
+            )
+        });
         Controller {
             config,
             quorum,
             publishing,
             changes: tokio::sync::Mutex::new(()),
+            client,
+            liveness: parking_lot::Mutex::new(brokers::Liveness::default()),
         }
+    }
+
+    /// The client that reaches the active controller (a cluster only).
+    pub fn client(&self) -> Option<&ControllerClient> {
+        self.client.as_ref()
+    }
+
+    /// What is published on this node, as it changes.
+    pub fn published(&self) -> tokio::sync::watch::Receiver<crate::cluster::quorum::Applied> {
+        self.publishing.published()
     }
 
     /// The image as published on this node.
@@ -358,21 +403,13 @@ impl Controller {
             }
             n => n,
         };
-        let brokers = image.brokers.len();
-        if replication_factor as usize > brokers {
-            return Err(ApiError::new(
-                E::InvalidReplicationFactor,
-                format!(
-                    "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {brokers} broker(s) are registered."
-                ),
-            ));
-        }
-        Ok(assign_replicas(image, 0, partitions, replication_factor))
+        check_replication_factor(image, replication_factor)?;
+        Ok(assign_replicas(image, partitions, replication_factor))
     }
 
     /// Creates topics, each on its own (one refused topic does not stop the others). With
     /// `validate_only` nothing is created and the answer shows what would be.
-    pub async fn create_topics(
+    async fn create_topics_here(
         &self,
         topics: &[NewTopic],
         validate_only: bool,
@@ -400,7 +437,7 @@ impl Controller {
     }
 
     /// Creates `topic` unless it exists (Metadata auto-creation, internal topics on first use).
-    pub async fn create_topic_if_missing(
+    async fn create_topic_if_missing_here(
         &self,
         topic: NewTopic,
     ) -> Result<Arc<TopicInfo>, ApiError> {
@@ -449,7 +486,7 @@ impl Controller {
     }
 
     /// Deletes topics; each answer carries the deleted topic's name and id.
-    pub async fn delete_topics(
+    async fn delete_topics_here(
         &self,
         topics: &[TopicRef],
     ) -> Vec<Result<(String, Uuid), ApiError>> {
@@ -501,7 +538,7 @@ impl Controller {
     }
 
     /// Adds partitions to topics, each on its own.
-    pub async fn create_partitions(
+    async fn create_partitions_here(
         &self,
         requests: &[NewPartitions],
         validate_only: bool,
@@ -563,7 +600,8 @@ impl Controller {
                             .partitions
                             .first()
                             .map_or(1, |p| p.replicas.len() as i16);
-                        assign_replicas(&image, current, request.count - current, rf)
+                        check_replication_factor(&image, rf)?;
+                        assign_replicas(&image, request.count - current, rf)
                     }
                 };
                 Ok(MetadataRecord::new_partitions(info.id, current, replicas))
@@ -579,7 +617,7 @@ impl Controller {
     }
 
     /// Reserves the next block of producer ids for this broker: `(first, end)`.
-    pub async fn allocate_producer_ids(&self) -> Result<(i64, i64), ApiError> {
+    async fn allocate_producer_ids_here(&self) -> Result<(i64, i64), ApiError> {
         let _one_at_a_time = self.changes.lock().await;
         let image = self.leader_image().await?;
         let start = image.next_producer_id;

@@ -1,0 +1,338 @@
+//! A cluster of real `kafe` processes on loopback: every node is `broker,controller` with a client
+//! listener and a controller listener on ports picked up front (the voters list names them), its
+//! own data directory, and a log that survives restarts. Nodes are started, stopped (SIGTERM),
+//! killed (SIGKILL) and restarted one by one.
+
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::harness::Conn;
+
+/// Timings short enough for tests: elections in about a second, a broker fenced two seconds
+/// after its last heartbeat.
+pub const FAST: &[&str] = &[
+    "controller.quorum.election.timeout.ms=500",
+    "broker.heartbeat.interval.ms=200",
+    "broker.session.timeout.ms=2000",
+];
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub struct Node {
+    pub id: i32,
+    pub client_port: u16,
+    pub controller_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    overrides: Vec<String>,
+}
+
+impl Node {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+}
+
+pub struct TestCluster {
+    pub nodes: Vec<Node>,
+    voters: String,
+    _root: tempfile::TempDir,
+}
+
+impl TestCluster {
+    /// A cluster of `size` nodes (ids 1..=size), none started; `overrides` apply to every node.
+    pub fn new(size: usize, overrides: &[&str]) -> TestCluster {
+        let root = tempfile::tempdir().expect("temp dir");
+        let nodes: Vec<Node> = (1..=size as i32)
+            .map(|id| {
+                let dir = root.path().join(format!("node{id}"));
+                std::fs::create_dir_all(&dir).expect("node dir");
+                Node {
+                    id,
+                    client_port: free_port(),
+                    controller_port: free_port(),
+                    dir,
+                    child: None,
+                    overrides: overrides.iter().map(|s| s.to_string()).collect(),
+                }
+            })
+            .collect();
+        let voters = nodes
+            .iter()
+            .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        TestCluster {
+            nodes,
+            voters,
+            _root: root,
+        }
+    }
+
+    /// Starts `size` nodes in the order given (indexes into `nodes`) and waits until all serve.
+    pub fn start(size: usize, overrides: &[&str], order: &[usize]) -> TestCluster {
+        let mut cluster = TestCluster::new(size, overrides);
+        for &i in order {
+            cluster.spawn(i);
+        }
+        for &i in order {
+            cluster.wait_serving(i);
+        }
+        cluster
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    /// The command that runs node `i`, its log appended to `node.log`.
+    pub fn command(&self, i: usize) -> Command {
+        let node = &self.nodes[i];
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("node.log"))
+            .expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kafe"));
+        let settings = [
+            format!("node.id={}", node.id),
+            "process.roles=broker,controller".to_string(),
+            format!(
+                "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                node.client_port, node.controller_port
+            ),
+            format!(
+                "advertised.listeners=PLAINTEXT://127.0.0.1:{}",
+                node.client_port
+            ),
+            "controller.listener.names=CONTROLLER".to_string(),
+            "inter.broker.listener.name=PLAINTEXT".to_string(),
+            format!("controller.quorum.voters={}", self.voters),
+            format!("log.dirs={}", node.data_dir().display()),
+        ];
+        for s in settings.iter().chain(&node.overrides) {
+            command.arg("--override").arg(s);
+        }
+        command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        command
+    }
+
+    /// Starts node `i` without waiting.
+    pub fn spawn(&mut self, i: usize) {
+        assert!(self.nodes[i].child.is_none(), "node {i} is running");
+        let child = self.command(i).spawn().expect("spawn kafe");
+        self.nodes[i].child = Some(child);
+    }
+
+    /// Waits until node `i` serves clients (it has joined the cluster and been admitted).
+    pub fn wait_serving(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // The client listener opens only once the controller has admitted the broker.
+            if std::net::TcpStream::connect(node.addr()).is_ok()
+                && Conn::connect(node.addr()).try_api_versions()
+            {
+                return;
+            }
+            if let Some(status) = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "node {} exited with {status}; log:\n{}",
+                    node.id,
+                    node.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} does not serve; log:\n{}",
+                node.id,
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts node `i` again and waits until it serves.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+        self.wait_serving(i);
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let status = child.wait().expect("wait for kafe");
+            assert!(
+                status.success(),
+                "node {} exited with {status}; log:\n{}",
+                self.nodes[i].id,
+                self.nodes[i].log()
+            );
+        }
+    }
+
+    /// Runs node `i` expecting it to refuse to start; returns its log.
+    pub fn start_expecting_refusal(&mut self, i: usize, extra: &[&str]) -> String {
+        let mut command = self.command(i);
+        for e in extra {
+            command.arg("--override").arg(e);
+        }
+        let mut child = command.spawn().expect("spawn kafe");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(
+                    !status.success(),
+                    "kafe exited cleanly; log:\n{}",
+                    self.nodes[i].log()
+                );
+                return self.nodes[i].log();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "kafe did not refuse to start; log:\n{}\nother nodes:\n{}",
+                    self.nodes[i].log(),
+                    self.other_logs(i)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every other node's log, for a failure message.
+    pub fn other_logs(&self, i: usize) -> String {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, n)| format!("== node {}\n{}", n.id, n.log()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Indexes of the nodes running now.
+    pub fn running(&mut self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_running())
+            .collect()
+    }
+
+    /// The node whose log says, most recently among running nodes, that it leads the quorum.
+    pub fn quorum_leader(&mut self) -> Option<usize> {
+        let running = self.running();
+        let mut best: Option<(String, usize)> = None;
+        for i in running {
+            for line in self.nodes[i].log().lines() {
+                if line.contains("this node leads the metadata quorum") {
+                    let stamp = line.split_whitespace().next().unwrap_or("").to_string();
+                    if best.as_ref().is_none_or(|(s, _)| stamp > *s) {
+                        best = Some((stamp, i));
+                    }
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    pub fn metadata(&self, i: usize) -> MetadataResponse {
+        Conn::connect(self.nodes[i].addr()).call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(None),
+        )
+    }
+
+    /// Creates a topic through node `i`; returns the error code.
+    pub fn create_topic(&self, i: usize, name: &str, partitions: i32, rf: i16) -> i16 {
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(20_000)
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(rf),
+            ]);
+        let response: CreateTopicsResponse =
+            Conn::connect(self.nodes[i].addr()).call(ApiKey::CreateTopics, 7, &request);
+        response.topics[0].error_code
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill9(i);
+        }
+    }
+}
+
+/// Polls `condition` until it holds; panics with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if condition() {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads `meta.properties` of a data directory as key/value pairs.
+pub fn meta_properties(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(dir.join("meta.properties"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -1,0 +1,203 @@
+//! The requests brokers make of the active controller over the controller listener, and the
+//! client that finds the active controller among the voters. Bodies are JSON; every reply says
+//! either what the controller did or that the node asked is not the active controller (with the
+//! leader it knows of), in which case the client asks that one, or the next voter.
+//!
+//! - [`REGISTER_BROKER`]: a broker process announces itself (a new epoch each start).
+//! - [`BROKER_HEARTBEAT`]: it keeps its registration alive, learns whether it is fenced, and asks
+//!   to shut down (the controller first moves its leaderships away).
+//! - [`CONTROLLER_CALL`]: a metadata change a client asked a broker for, forwarded.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tracing::debug;
+use uuid::Uuid;
+
+use super::controller::{ApiError, NewPartitions, NewTopic, TopicRef};
+use super::image::TopicInfo;
+use super::link::{Link, LinkError};
+use crate::config::Voter;
+
+pub const REGISTER_BROKER: i16 = 32_010;
+pub const BROKER_HEARTBEAT: i16 = 32_011;
+pub const CONTROLLER_CALL: i16 = 32_012;
+
+/// Whether `api_key` is one of the requests made of the controller.
+pub fn is_controller_request(api_key: i16) -> bool {
+    matches!(
+        api_key,
+        REGISTER_BROKER | BROKER_HEARTBEAT | CONTROLLER_CALL
+    )
+}
+
+/// A broker process announcing itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registration {
+    pub broker_id: i32,
+    /// New each time the process starts.
+    pub incarnation: Uuid,
+    /// The cluster the broker's directories belong to.
+    pub cluster_id: String,
+    /// Where clients reach it (its advertised listener).
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub broker_id: i32,
+    pub epoch: i64,
+    /// The index of the last metadata entry the broker has applied.
+    pub applied_index: Option<u64>,
+    pub want_shutdown: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    pub fenced: bool,
+    /// The broker leads nothing any more and may stop.
+    pub should_shut_down: bool,
+}
+
+/// A metadata change forwarded by a broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Call {
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    CreateTopicIfMissing(NewTopic),
+    DeleteTopics(Vec<TopicRef>),
+    CreatePartitions {
+        requests: Vec<NewPartitions>,
+        validate_only: bool,
+    },
+    AllocateProducerIds,
+    ElectPreferredLeaders(Vec<(String, i32)>),
+}
+
+/// What the controller answered to a [`Call`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CallReply {
+    Topics(Vec<Result<TopicInfo, ApiError>>),
+    Topic(Result<TopicInfo, ApiError>),
+    Deleted(Vec<Result<(String, Uuid), ApiError>>),
+    Done(Vec<Result<(), ApiError>>),
+    ProducerIds(Result<(i64, i64), ApiError>),
+}
+
+/// Every reply from a controller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Reply<T> {
+    Done(T),
+    /// Refused: `code` and `message` are Kafka's.
+    Refused(ApiError),
+    /// This node is not the active controller; the one it knows of, if any.
+    NotController {
+        leader: Option<i32>,
+    },
+}
+
+/// Why a request to the controller failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RpcError {
+    /// The controller refused it.
+    Refused(ApiError),
+    /// No active controller answered in time.
+    NoController(String),
+}
+
+/// Finds the active controller among the voters and asks it.
+pub struct ControllerClient {
+    voters: Vec<Voter>,
+    /// The voter believed to be the active controller.
+    leader: parking_lot::Mutex<Option<i32>>,
+    links: HashMap<i32, Arc<tokio::sync::Mutex<Link>>>,
+    request_timeout: Duration,
+}
+
+impl ControllerClient {
+    pub fn new(voters: Vec<Voter>, request_timeout: Duration) -> ControllerClient {
+        let links = voters
+            .iter()
+            .map(|v| {
+                (
+                    v.id,
+                    Arc::new(tokio::sync::Mutex::new(Link::new(&v.host, v.port))),
+                )
+            })
+            .collect();
+        ControllerClient {
+            voters,
+            leader: parking_lot::Mutex::new(None),
+            links,
+            request_timeout,
+        }
+    }
+
+    /// Sends `request` as `api_key` to the active controller, trying the voters in turn until
+    /// `deadline` passes.
+    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        api_key: i16,
+        request: &Req,
+        within: Duration,
+    ) -> Result<Resp, RpcError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| RpcError::NoController(format!("cannot encode the request: {e}")))?;
+        let deadline = tokio::time::Instant::now() + within;
+        let mut next_voter = 0usize;
+        let mut last_problem = String::from("no voter answered");
+        loop {
+            let target = self
+                .leader
+                .lock()
+                .take()
+                .unwrap_or_else(|| self.voters[next_voter % self.voters.len()].id);
+            next_voter += 1;
+            let Some(link) = self.links.get(&target) else {
+                continue;
+            };
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(RpcError::NoController(last_problem));
+            }
+            let answer = {
+                let mut link = link.lock().await;
+                link.exchange(api_key, &body, remaining.min(self.request_timeout))
+                    .await
+            };
+            match answer.map(|bytes| serde_json::from_slice::<Reply<Resp>>(&bytes)) {
+                Ok(Ok(Reply::Done(value))) => {
+                    *self.leader.lock() = Some(target);
+                    return Ok(value);
+                }
+                Ok(Ok(Reply::Refused(e))) => {
+                    *self.leader.lock() = Some(target);
+                    return Err(RpcError::Refused(e));
+                }
+                Ok(Ok(Reply::NotController { leader })) => {
+                    last_problem = format!("node {target} is not the active controller");
+                    if let Some(leader) = leader.filter(|l| *l != target) {
+                        *self.leader.lock() = Some(leader);
+                        continue;
+                    }
+                }
+                Ok(Err(e)) => last_problem = format!("node {target} answered garbage: {e}"),
+                Err(LinkError::Unreachable(e) | LinkError::Broken(e)) => {
+                    debug!(node = target, error = %e, "controller request failed");
+                    last_problem = format!("node {target}: {e}");
+                }
+            }
+            // Every voter asked once without an answer: an election may be under way.
+            if next_voter % self.voters.len() == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
