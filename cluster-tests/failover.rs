@@ -120,3 +120,79 @@ fn a_minority_cannot_change_metadata() {
     assert!(names.contains(&"majority".to_string()));
     assert!(!names.contains(&"minority".to_string()), "{names:?}");
 }
+
+#[test]
+fn describe_quorum_names_the_real_leader_from_any_node_and_brokers_can_be_unregistered() {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{
+        ApiKey, BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, UnregisterBrokerRequest,
+        UnregisterBrokerResponse,
+    };
+    let mut cluster = TestCluster::start(3, FAST, &[0, 1, 2]);
+    assert_eq!(cluster.create_topic(0, "quorum", 1, 3), 0);
+    let leader = cluster.quorum_leader().expect("leader");
+    let leader_id = cluster.node(leader).id;
+    let request = DescribeQuorumRequest::default().with_topics(vec![
+        TopicData::default()
+            .with_topic_name(kafka_protocol::messages::TopicName(
+                kafka_protocol::protocol::StrBytes::from_static_str("__cluster_metadata"),
+            ))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+    ]);
+    for i in 0..3 {
+        let response: DescribeQuorumResponse = crate::harness::Conn::connect(
+            cluster.node(i).addr(),
+        )
+        .call(ApiKey::DescribeQuorum, 2, &request);
+        assert_eq!(response.error_code, 0);
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(
+            p.leader_id.0,
+            leader_id,
+            "asked node {}",
+            cluster.node(i).id
+        );
+        assert_eq!(p.current_voters.len(), 3);
+        assert!(p.high_watermark > 0);
+        let leader_state = p
+            .current_voters
+            .iter()
+            .find(|v| v.replica_id.0 == leader_id)
+            .expect("the leader is a voter");
+        assert!(leader_state.log_end_offset >= p.high_watermark);
+        assert_eq!(response.nodes.len(), 3, "v2 names every voter's endpoint");
+    }
+
+    // Decommissioning: a stopped broker is unregistered and shown no more.
+    let gone = (leader + 1) % 3;
+    let gone_id = cluster.node(gone).id;
+    cluster.stop(gone);
+    let via = (leader + 2) % 3;
+    let response: UnregisterBrokerResponse =
+        crate::harness::Conn::connect(cluster.node(via).addr()).call(
+            ApiKey::UnregisterBroker,
+            0,
+            &UnregisterBrokerRequest::default().with_broker_id(BrokerId(gone_id)),
+        );
+    assert_eq!(response.error_code, 0, "{:?}", response.error_message);
+    let again: UnregisterBrokerResponse = crate::harness::Conn::connect(cluster.node(via).addr())
+        .call(
+            ApiKey::UnregisterBroker,
+            0,
+            &UnregisterBrokerRequest::default().with_broker_id(BrokerId(gone_id)),
+        );
+    assert_eq!(again.error_code, 102, "BROKER_ID_NOT_REGISTERED");
+    let m = cluster.metadata(via);
+    assert_eq!(m.brokers.len(), 2);
+    let p = &m.topics[0].partitions[0];
+    assert_eq!(
+        p.offline_replicas.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![gone_id],
+        "its replicas stay assigned until reassigned"
+    );
+    // Started again, it registers anew.
+    cluster.restart(gone);
+    wait_until(Duration::from_secs(10), "three brokers again", || {
+        cluster.metadata(via).brokers.len() == 3
+    });
+}

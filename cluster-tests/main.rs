@@ -10,6 +10,7 @@
 #[allow(dead_code)]
 mod harness;
 
+mod clients;
 mod cluster;
 mod failover;
 mod formation;

@@ -397,3 +397,77 @@ fn describe_cluster_every_version() {
     );
     assert_eq!(controllers.error_code, 115, "UNSUPPORTED_ENDPOINT_TYPE");
 }
+
+#[test]
+fn describe_quorum_every_version_shows_a_quorum_of_one() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "quorum-writes", 1, &[]);
+    for version in 0..=2 {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(name("__cluster_metadata"))
+                .with_partitions(vec![
+                    PartitionData::default().with_partition_index(0),
+                    PartitionData::default().with_partition_index(1),
+                ]),
+        ]);
+        let response: DescribeQuorumResponse = conn.call(ApiKey::DescribeQuorum, version, &request);
+        assert_eq!(response.error_code, 0, "v{version}");
+        let partitions = &response.topics[0].partitions;
+        let p = &partitions[0];
+        assert_eq!(p.error_code, 0);
+        assert_eq!(p.leader_id.0, 0, "the single node leads its quorum");
+        assert!(p.leader_epoch >= 1);
+        assert!(p.high_watermark >= 1, "the topic creation was committed");
+        assert_eq!(p.current_voters.len(), 1);
+        assert_eq!(p.current_voters[0].replica_id.0, 0);
+        assert_eq!(p.current_voters[0].log_end_offset, p.high_watermark);
+        assert_eq!(partitions[1].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    }
+}
+
+#[test]
+fn elect_leaders_and_unregister_broker_on_a_single_node() {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "led", 2, &[]);
+    for version in 0..=2 {
+        let mut request = ElectLeadersRequest::default()
+            .with_topic_partitions(Some(vec![
+                TopicPartitions::default()
+                    .with_topic(name("led"))
+                    .with_partitions(vec![0, 1, 7]),
+            ]))
+            .with_timeout_ms(5_000);
+        if version >= 1 {
+            request.election_type = 0;
+        }
+        let response: ElectLeadersResponse = conn.call(ApiKey::ElectLeaders, version, &request);
+        let results = &response.replica_election_results[0].partition_result;
+        let codes: Vec<(i32, i16)> = results
+            .iter()
+            .map(|r| (r.partition_id, r.error_code))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![(0, 84), (1, 84), (7, 3)],
+            "v{version}: ELECTION_NOT_NEEDED, UNKNOWN_TOPIC_OR_PARTITION"
+        );
+    }
+    // Every partition: nothing to do, so nothing listed.
+    let all: ElectLeadersResponse = conn.call(
+        ApiKey::ElectLeaders,
+        2,
+        &ElectLeadersRequest::default().with_timeout_ms(5_000),
+    );
+    assert!(all.replica_election_results.is_empty());
+    let unknown: UnregisterBrokerResponse = conn.call(
+        ApiKey::UnregisterBroker,
+        0,
+        &UnregisterBrokerRequest::default().with_broker_id(BrokerId(42)),
+    );
+    assert_eq!(unknown.error_code, 102, "BROKER_ID_NOT_REGISTERED");
+}

@@ -1,12 +1,15 @@
 //! DescribeCluster: the cluster id, the controller and the brokers, from the metadata image.
 //! Asking for controller endpoints (v1 `endpoint_type` 2) gets UNSUPPORTED_ENDPOINT_TYPE, as from a
-//! Kafka broker.
+//! Kafka broker. UnregisterBroker: decommissioning a broker (`kafka-cluster unregister`).
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, UnregisterBrokerRequest,
+    UnregisterBrokerResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
@@ -42,4 +45,17 @@ pub async fn handle(
         })
         .collect();
     response
+}
+
+pub async fn unregister_broker(
+    ctx: &Arc<Context>,
+    _header: &RequestHeader,
+    request: UnregisterBrokerRequest,
+) -> UnregisterBrokerResponse {
+    match ctx.controller.unregister_broker(request.broker_id.0).await {
+        Ok(()) => UnregisterBrokerResponse::default(),
+        Err(e) => UnregisterBrokerResponse::default()
+            .with_error_code(e.code)
+            .with_error_message(Some(StrBytes::from_string(e.message))),
+    }
 }

@@ -47,7 +47,9 @@ pub async fn ensure_offsets_topic(ctx: &Arc<Context>) -> Result<(), i16> {
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_string(),
         partitions: ctx.config.offsets_topic_num_partitions,
-        replication_factor: 1,
+        // Too few live brokers: INVALID_REPLICATION_FACTOR, answered as COORDINATOR_NOT_AVAILABLE
+        // until enough have registered.
+        replication_factor: ctx.config.offsets_topic_replication_factor,
         assignments: None,
         configs,
     };

@@ -14,11 +14,13 @@ pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
 pub mod internal;
+pub mod leaders;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producer_ids;
+pub mod quorum;
 pub mod records;
 pub mod session;
 pub mod topics;
@@ -143,6 +145,17 @@ pub async fn handle(
         }
         RequestKind::DescribeCluster(r) => {
             respond(key, &header, &cluster::handle(ctx, &header, r).await)
+        }
+        RequestKind::UnregisterBroker(r) => respond(
+            key,
+            &header,
+            &cluster::unregister_broker(ctx, &header, r).await,
+        ),
+        RequestKind::DescribeQuorum(r) => {
+            respond(key, &header, &quorum::handle(ctx, &header, r).await)
+        }
+        RequestKind::ElectLeaders(r) => {
+            respond(key, &header, &leaders::handle(ctx, &header, r).await)
         }
         RequestKind::InitProducerId(r) => {
             respond(key, &header, &producer_ids::handle(ctx, &header, r).await)

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::controller::{ApiError, NewPartitions, NewTopic, TopicRef};
 use super::image::TopicInfo;
 use super::link::{Link, LinkError};
+use super::quorum::QuorumStatus;
 use crate::config::Voter;
 
 pub const REGISTER_BROKER: i16 = 32_010;
@@ -79,6 +80,8 @@ pub enum Call {
     },
     AllocateProducerIds,
     ElectPreferredLeaders(Vec<(String, i32)>),
+    UnregisterBroker(i32),
+    DescribeQuorum,
 }
 
 /// What the controller answered to a [`Call`].
@@ -89,6 +92,7 @@ pub enum CallReply {
     Deleted(Vec<Result<(String, Uuid), ApiError>>),
     Done(Vec<Result<(), ApiError>>),
     ProducerIds(Result<(i64, i64), ApiError>),
+    Quorum(QuorumStatus),
 }
 
 /// Every reply from a controller.

@@ -378,7 +378,7 @@ pub const OFFSETS_TOPIC_REPLICATION_FACTOR: Key = key(
     "offsets.topic.replication.factor",
     Short,
     Some("3"),
-    Accepted,
+    Used,
     "Replication of __consumer_offsets.",
 );
 pub const OFFSETS_TOPIC_SEGMENT_BYTES: Key = key(

@@ -28,6 +28,10 @@ pub use topic::{Origin, TopicConfig};
 /// The default configuration `cargo run` starts with.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 
+/// Keys of the embedded defaults that only suit a single node: a configuration that names
+/// `controller.quorum.voters` takes Kafka's defaults for them unless it sets them itself.
+const SINGLE_NODE_DEFAULTS: &[&str] = &["offsets.topic.replication.factor"];
+
 /// A configuration problem that stops the broker from starting, or refuses a topic override.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -110,6 +114,8 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     pub producer_id_expiration_check_interval_ms: u64,
     pub offsets_topic_num_partitions: i32,
+    /// Replicas of `__consumer_offsets` (created once that many brokers are live).
+    pub offsets_topic_replication_factor: i16,
     pub offsets_topic_segment_bytes: i32,
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: u64,
@@ -126,7 +132,7 @@ pub struct BrokerConfig {
 impl BrokerConfig {
     /// Loads the embedded defaults, then `file` (if any), then the overrides, in that order.
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<BrokerConfig, ConfigError> {
-        let mut entries = parse_toml(EMBEDDED_DEFAULTS, "embedded defaults")?;
+        let mut given = BTreeMap::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -135,14 +141,28 @@ impl BrokerConfig {
             } else {
                 parse_toml(&text, &path.display().to_string())?
             };
-            entries.extend(from_file);
+            given.extend(from_file);
         }
         for item in overrides {
             let (key, value) = item
                 .split_once('=')
                 .ok_or_else(|| ConfigError(format!("--override {item:?}: expected key=value")))?;
-            entries.insert(key.trim().to_string(), value.trim().to_string());
+            given.insert(key.trim().to_string(), value.trim().to_string());
         }
+        Self::from_given(given)
+    }
+
+    /// Resolves the keys `given` by a file and overrides over the embedded defaults.
+    pub fn from_given(given: BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+        let mut entries = parse_toml(EMBEDDED_DEFAULTS, "embedded defaults")?;
+        // The embedded defaults describe a single node; a cluster gets Kafka's defaults for what
+        // only makes sense on one node, unless the file or an override sets it.
+        if given.contains_key(keys::CONTROLLER_QUORUM_VOTERS.name) {
+            for key in SINGLE_NODE_DEFAULTS {
+                entries.remove(*key);
+            }
+        }
+        entries.extend(given);
         Self::from_entries(entries)
     }
 
@@ -237,6 +257,16 @@ impl BrokerConfig {
                 .positive_int(&keys::PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS)?
                 as u64,
             offsets_topic_num_partitions: r.positive_int(&keys::OFFSETS_TOPIC_NUM_PARTITIONS)?,
+            offsets_topic_replication_factor: i16::try_from(
+                r.positive_int(&keys::OFFSETS_TOPIC_REPLICATION_FACTOR)?,
+            )
+            .map_err(|_| {
+                invalid(
+                    keys::OFFSETS_TOPIC_REPLICATION_FACTOR.name,
+                    "",
+                    "must fit a replication factor",
+                )
+            })?,
             offsets_topic_segment_bytes: r.positive_int(&keys::OFFSETS_TOPIC_SEGMENT_BYTES)?,
             offsets_retention_minutes: i64::from(r.positive_int(&keys::OFFSETS_RETENTION_MINUTES)?),
             offsets_retention_check_interval_ms: r

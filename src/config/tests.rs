@@ -4,13 +4,12 @@ use super::*;
 use crate::log::TimestampType;
 
 fn load(extra: &str, overrides: &[&str]) -> Result<BrokerConfig, ConfigError> {
-    let mut entries = parse_toml(EMBEDDED_DEFAULTS, "defaults").unwrap();
-    entries.extend(parse_toml(extra, "test").unwrap());
+    let mut given = parse_toml(extra, "test").unwrap();
     for o in overrides {
         let (k, v) = o.split_once('=').unwrap();
-        entries.insert(k.to_string(), v.to_string());
+        given.insert(k.to_string(), v.to_string());
     }
-    BrokerConfig::from_entries(entries)
+    BrokerConfig::from_given(given)
 }
 
 #[test]
@@ -179,6 +178,20 @@ fn without_quorum_keys_the_node_is_a_single_broker() {
     assert!(c.cluster.roles.broker && c.cluster.roles.controller);
     assert_eq!(c.cluster.inter_broker_listener_name, "PLAINTEXT");
     assert_eq!(c.cluster.broker_session_timeout_ms, 9000);
+    assert_eq!(
+        c.offsets_topic_replication_factor, 1,
+        "one broker holds one replica"
+    );
+}
+
+#[test]
+fn a_cluster_gets_kafkas_replication_of_the_offsets_topic_unless_it_says_otherwise() {
+    assert_eq!(
+        cluster_with(&[]).unwrap().offsets_topic_replication_factor,
+        3
+    );
+    let explicit = cluster_with(&["offsets.topic.replication.factor=1"]).unwrap();
+    assert_eq!(explicit.offsets_topic_replication_factor, 1);
 }
 
 #[test]

@@ -52,7 +52,10 @@ pub fn encoded(api_key: i16, version: i16) -> Option<Bytes> {
         42 => encode(delete_groups, version),
         44 => encode(incremental_alter_configs, version),
         47 => encode(offset_delete, version),
+        43 => encode(elect_leaders, version),
+        55 => encode(describe_quorum, version),
         60 => encode(describe_cluster, version),
+        64 => encode(unregister_broker, version),
         61 => encode(describe_producers, version),
         _ => None,
     }
@@ -498,6 +501,34 @@ pub fn offset_delete(_version: i16) -> m::OffsetDeleteRequest {
                     OffsetDeleteRequestPartition::default().with_partition_index(0),
                 ]),
         ])
+}
+
+pub fn elect_leaders(version: i16) -> m::ElectLeadersRequest {
+    use m::elect_leaders_request::TopicPartitions;
+    let mut request = m::ElectLeadersRequest::default()
+        .with_topic_partitions(Some(vec![
+            TopicPartitions::default()
+                .with_topic(s("orders").into())
+                .with_partitions(vec![0, 1]),
+        ]))
+        .with_timeout_ms(30_000);
+    if version >= 1 {
+        request = request.with_election_type(0);
+    }
+    request
+}
+
+pub fn describe_quorum(_version: i16) -> m::DescribeQuorumRequest {
+    use m::describe_quorum_request::{PartitionData, TopicData};
+    m::DescribeQuorumRequest::default().with_topics(vec![
+        TopicData::default()
+            .with_topic_name(s("__cluster_metadata").into())
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+    ])
+}
+
+pub fn unregister_broker(_version: i16) -> m::UnregisterBrokerRequest {
+    m::UnregisterBrokerRequest::default().with_broker_id(m::BrokerId(3))
 }
 
 pub fn describe_cluster(version: i16) -> m::DescribeClusterRequest {

@@ -963,6 +963,88 @@ pub static OFFSET_DELETE: MessageShape = MessageShape {
 };
 
 // ---------------------------------------------------------------------------------------------
+// ElectLeaders (key 43), versions 0-2, flexible from 2.
+
+static ELECT_LEADERS_TOPIC: StructShape = StructShape {
+    fields: &[
+        // topic
+        field(0, LATEST, Kind::Str),
+        // partitions
+        field(0, LATEST, Kind::Array(&INT32)),
+    ],
+    tagged: &[],
+};
+
+pub static ELECT_LEADERS: MessageShape = MessageShape {
+    flexible_from: 2,
+    body: StructShape {
+        fields: &[
+            // election_type
+            field(1, LATEST, INT8),
+            // topic_partitions (nullable)
+            field(0, LATEST, Kind::Array(&Kind::Struct(&ELECT_LEADERS_TOPIC))),
+            // timeout_ms
+            field(0, LATEST, INT32),
+        ],
+        tagged: &[],
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
+// DescribeQuorum (key 55), versions 0-2, flexible from 0.
+
+static DESCRIBE_QUORUM_PARTITION: StructShape = StructShape {
+    fields: &[
+        // partition_index
+        field(0, LATEST, INT32),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_QUORUM_TOPIC: StructShape = StructShape {
+    fields: &[
+        // topic_name
+        field(0, LATEST, Kind::Str),
+        // partitions
+        field(
+            0,
+            LATEST,
+            Kind::Array(&Kind::Struct(&DESCRIBE_QUORUM_PARTITION)),
+        ),
+    ],
+    tagged: &[],
+};
+
+pub static DESCRIBE_QUORUM: MessageShape = MessageShape {
+    flexible_from: 0,
+    body: StructShape {
+        fields: &[
+            // topics
+            field(
+                0,
+                LATEST,
+                Kind::Array(&Kind::Struct(&DESCRIBE_QUORUM_TOPIC)),
+            ),
+        ],
+        tagged: &[],
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
+// UnregisterBroker (key 64), version 0, flexible from 0.
+
+pub static UNREGISTER_BROKER: MessageShape = MessageShape {
+    flexible_from: 0,
+    body: StructShape {
+        fields: &[
+            // broker_id
+            field(0, LATEST, INT32),
+        ],
+        tagged: &[],
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
 // DescribeCluster (key 60), versions 0-2, flexible from 0.
 
 pub static DESCRIBE_CLUSTER: MessageShape = MessageShape {
@@ -1035,10 +1117,13 @@ pub fn request_shape(api_key: i16) -> Option<&'static MessageShape> {
         33 => &ALTER_CONFIGS,
         37 => &CREATE_PARTITIONS,
         42 => &DELETE_GROUPS,
+        43 => &ELECT_LEADERS,
         44 => &INCREMENTAL_ALTER_CONFIGS,
         47 => &OFFSET_DELETE,
+        55 => &DESCRIBE_QUORUM,
         60 => &DESCRIBE_CLUSTER,
         61 => &DESCRIBE_PRODUCERS,
+        64 => &UNREGISTER_BROKER,
         _ => return None,
     };
     Some(shape)
@@ -1196,7 +1281,10 @@ mod tests {
         delete_groups_matches_its_shape: 42 => delete_groups;
         incremental_alter_configs_matches_its_shape: 44 => incremental_alter_configs;
         offset_delete_matches_its_shape: 47 => offset_delete;
+        elect_leaders_matches_its_shape: 43 => elect_leaders;
+        describe_quorum_matches_its_shape: 55 => describe_quorum;
         describe_cluster_matches_its_shape: 60 => describe_cluster;
+        unregister_broker_matches_its_shape: 64 => unregister_broker;
         describe_producers_matches_its_shape: 61 => describe_producers;
     }
 

@@ -40,7 +40,10 @@ pub static SUPPORTED: &[Supported] = &[
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::ListGroups, 0, 4),
     api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::ElectLeaders, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
+    api(ApiKey::DescribeQuorum, 0, 2),
+    api(ApiKey::UnregisterBroker, 0, 0),
 ];
 
 /// The version range served for `api_key`, if any.

@@ -252,6 +252,34 @@ impl Controller {
         }
     }
 
+    /// Removes a broker's registration: it leaves every ISR and leadership (its replicas stay
+    /// assigned until reassigned). A live broker that keeps heartbeating registers again.
+    pub(super) async fn unregister_broker_here(&self, id: i32) -> Result<(), ApiError> {
+        if self.client.is_none() && id == self.config.node_id {
+            return Err(ApiError::new(
+                E::InvalidRequest,
+                "A single node cannot unregister itself.",
+            ));
+        }
+        let _one_at_a_time = self.changes.lock().await;
+        let image = self.leader_image().await?;
+        if !image.brokers.contains_key(&id) {
+            return Err(ApiError::new(
+                E::BrokerIdNotRegistered,
+                format!("Broker ID {id} is not currently registered"),
+            ));
+        }
+        let mut records = vec![MetadataRecord::UnregisterBroker { id }];
+        records.extend(election::remove_broker(&image_with(&image, &records), id));
+        self.change(image, records).await?;
+        self.with_liveness(|l| {
+            l.last_seen.remove(&id);
+            l.caught_up_at.remove(&id);
+        });
+        info!(broker = id, "unregistered broker");
+        Ok(())
+    }
+
     /// Fences every live broker not heard from within `broker.session.timeout.ms`.
     async fn fence_expired(&self) {
         let session = Duration::from_millis(self.config.cluster.broker_session_timeout_ms);

@@ -9,6 +9,7 @@ use kafka_protocol::error::ResponseError as E;
 
 use super::{ApiError, Controller, NewPartitions, NewTopic, TopicRef};
 use crate::cluster::image::TopicInfo;
+use crate::cluster::quorum::QuorumStatus;
 use crate::cluster::rpc::{CONTROLLER_CALL, Call, CallReply, Reply, RpcError};
 
 /// Where a call went.
@@ -144,6 +145,28 @@ impl Controller {
         }
     }
 
+    /// Removes a broker's registration (UnregisterBroker): it is shown no more and leads nothing.
+    pub async fn unregister_broker(&self, broker: i32) -> Result<(), ApiError> {
+        match self.route(|| Call::UnregisterBroker(broker)).await {
+            Routed::Here => self.unregister_broker_here(broker).await,
+            Routed::There(Ok(CallReply::Done(mut results))) if results.len() == 1 => {
+                results.remove(0)
+            }
+            Routed::There(Ok(other)) => Err(unexpected(&other)),
+            Routed::There(Err(e)) => Err(e),
+        }
+    }
+
+    /// The metadata quorum as its leader sees it (DescribeQuorum).
+    pub async fn describe_quorum(&self) -> Result<QuorumStatus, ApiError> {
+        match self.route(|| Call::DescribeQuorum).await {
+            Routed::Here => Ok(self.quorum.status()),
+            Routed::There(Ok(CallReply::Quorum(status))) => Ok(status),
+            Routed::There(Ok(other)) => Err(unexpected(&other)),
+            Routed::There(Err(e)) => Err(e),
+        }
+    }
+
     /// Runs a call forwarded by another broker, if this node is the active controller.
     pub async fn serve_call(&self, call: Call) -> Reply<CallReply> {
         if !self.quorum.is_leader() {
@@ -180,6 +203,10 @@ impl Controller {
             Call::ElectPreferredLeaders(partitions) => {
                 CallReply::Done(self.elect_preferred_leaders_here(&partitions).await)
             }
+            Call::UnregisterBroker(broker) => {
+                CallReply::Done(vec![self.unregister_broker_here(broker).await])
+            }
+            Call::DescribeQuorum => CallReply::Quorum(self.quorum.status()),
         })
     }
 }

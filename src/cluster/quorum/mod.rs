@@ -72,7 +72,7 @@ pub struct QuorumSettings {
 }
 
 /// The state of the quorum as DescribeQuorum shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     pub leader: Option<i32>,
     pub term: u64,
