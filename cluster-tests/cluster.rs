@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::harness::Conn;
+use crate::netns::Namespaces;
 
 /// Timings short enough for tests: elections in about a second, a broker fenced two seconds
 /// after its last heartbeat.
@@ -34,6 +35,10 @@ fn free_port() -> u16 {
 
 pub struct Node {
     pub id: i32,
+    /// The address it listens on: loopback, or its own in a network namespace.
+    pub host: String,
+    /// Its network namespace, if it runs in one.
+    netns: Option<String>,
     pub client_port: u16,
     pub controller_port: u16,
     dir: PathBuf,
@@ -43,7 +48,7 @@ pub struct Node {
 
 impl Node {
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.client_port))
+        SocketAddr::new(self.host.parse().expect("an IP address"), self.client_port)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -64,21 +69,44 @@ impl Node {
 pub struct TestCluster {
     pub nodes: Vec<Node>,
     voters: String,
+    /// The namespaces the nodes run in, if they do (dropped after the nodes are killed).
+    pub namespaces: Option<Namespaces>,
     _root: tempfile::TempDir,
 }
 
 impl TestCluster {
     /// A cluster of `size` nodes (ids 1..=size), none started; `overrides` apply to every node.
     pub fn new(size: usize, overrides: &[&str]) -> TestCluster {
+        Self::build(size, overrides, None)
+    }
+
+    /// A cluster whose nodes each run in their own network namespace (see [`Namespaces`]), or
+    /// why that cannot be done here.
+    pub fn new_in_namespaces(size: usize, overrides: &[&str]) -> Result<TestCluster, String> {
+        Ok(Self::build(
+            size,
+            overrides,
+            Some(Namespaces::create(size)?),
+        ))
+    }
+
+    fn build(size: usize, overrides: &[&str], namespaces: Option<Namespaces>) -> TestCluster {
         let root = tempfile::tempdir().expect("temp dir");
-        let nodes: Vec<Node> = (1..=size as i32)
+        let nodes: Vec<Node> = (1..=size)
             .map(|id| {
                 let dir = root.path().join(format!("node{id}"));
                 std::fs::create_dir_all(&dir).expect("node dir");
+                let (host, netns, client_port, controller_port) = match &namespaces {
+                    // Each namespace has its own ports.
+                    Some(spaces) => (spaces.address(id), Some(spaces.name(id)), 9092, 9093),
+                    None => ("127.0.0.1".to_string(), None, free_port(), free_port()),
+                };
                 Node {
-                    id,
-                    client_port: free_port(),
-                    controller_port: free_port(),
+                    id: id as i32,
+                    host,
+                    netns,
+                    client_port,
+                    controller_port,
                     dir,
                     child: None,
                     overrides: overrides.iter().map(|s| s.to_string()).collect(),
@@ -87,12 +115,13 @@ impl TestCluster {
             .collect();
         let voters = nodes
             .iter()
-            .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
+            .map(|n| format!("{}@{}:{}", n.id, n.host, n.controller_port))
             .collect::<Vec<_>>()
             .join(",");
         TestCluster {
             nodes,
             voters,
+            namespaces,
             _root: root,
         }
     }
@@ -121,16 +150,25 @@ impl TestCluster {
             .append(true)
             .open(node.dir.join("node.log"))
             .expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kafe"));
+        let binary = env!("CARGO_BIN_EXE_kafe");
+        let mut command = match &node.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, binary]);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let host = &node.host;
         let settings = [
             format!("node.id={}", node.id),
             "process.roles=broker,controller".to_string(),
             format!(
-                "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                "listeners=PLAINTEXT://{host}:{},CONTROLLER://{host}:{}",
                 node.client_port, node.controller_port
             ),
             format!(
-                "advertised.listeners=PLAINTEXT://127.0.0.1:{}",
+                "advertised.listeners=PLAINTEXT://{host}:{}",
                 node.client_port
             ),
             "controller.listener.names=CONTROLLER".to_string(),
@@ -312,6 +350,8 @@ impl Drop for TestCluster {
         for i in 0..self.nodes.len() {
             self.kill9(i);
         }
+        // The namespaces go after the processes in them.
+        self.namespaces.take();
     }
 }
 

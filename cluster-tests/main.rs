@@ -14,3 +14,8 @@ mod clients;
 mod cluster;
 mod failover;
 mod formation;
+mod netns;
+mod partitions;
+#[path = "../protocol-tests/requests.rs"]
+#[allow(dead_code)]
+mod requests;

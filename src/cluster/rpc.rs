@@ -116,17 +116,29 @@ pub enum RpcError {
     NoController(String),
 }
 
+/// Who this node believes leads the quorum (its own quorum member's view), if it knows.
+pub type LeaderHint = Arc<dyn Fn() -> Option<i32> + Send + Sync>;
+
 /// Finds the active controller among the voters and asks it.
 pub struct ControllerClient {
     voters: Vec<Voter>,
-    /// The voter believed to be the active controller.
+    /// The local quorum member's view of the leader: the first place to ask.
+    hint: LeaderHint,
+    /// The voter that answered last, or that another voter named as leader.
     leader: parking_lot::Mutex<Option<i32>>,
+    /// Where the round of the voters goes on from, across calls, so that a dead voter is not
+    /// asked first every time.
+    next_voter: std::sync::atomic::AtomicUsize,
     links: HashMap<i32, Arc<tokio::sync::Mutex<Link>>>,
     request_timeout: Duration,
 }
 
 impl ControllerClient {
-    pub fn new(voters: Vec<Voter>, request_timeout: Duration) -> ControllerClient {
+    pub fn new(
+        voters: Vec<Voter>,
+        request_timeout: Duration,
+        hint: LeaderHint,
+    ) -> ControllerClient {
         let links = voters
             .iter()
             .map(|v| {
@@ -138,14 +150,33 @@ impl ControllerClient {
             .collect();
         ControllerClient {
             voters,
+            hint,
             leader: parking_lot::Mutex::new(None),
+            next_voter: std::sync::atomic::AtomicUsize::new(0),
             links,
             request_timeout,
         }
     }
 
+    /// The next voter to ask: the one named leader (by the local quorum member first, then by
+    /// the last answer) unless it has just failed, else the next in the round.
+    fn pick(&self, failed: &[i32]) -> i32 {
+        if let Some(leader) =
+            (self.hint)().filter(|l| self.links.contains_key(l) && !failed.contains(l))
+        {
+            return leader;
+        }
+        if let Some(leader) = self.leader.lock().take().filter(|l| !failed.contains(l)) {
+            return leader;
+        }
+        let next = self
+            .next_voter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.voters[next % self.voters.len()].id
+    }
+
     /// Sends `request` as `api_key` to the active controller, trying the voters in turn until
-    /// `deadline` passes.
+    /// `within` has passed.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         api_key: i16,
@@ -155,15 +186,12 @@ impl ControllerClient {
         let body = serde_json::to_vec(request)
             .map_err(|e| RpcError::NoController(format!("cannot encode the request: {e}")))?;
         let deadline = tokio::time::Instant::now() + within;
-        let mut next_voter = 0usize;
+        let mut failed: Vec<i32> = Vec::new();
+        let mut attempts = 0usize;
         let mut last_problem = String::from("no voter answered");
         loop {
-            let target = self
-                .leader
-                .lock()
-                .take()
-                .unwrap_or_else(|| self.voters[next_voter % self.voters.len()].id);
-            next_voter += 1;
+            let target = self.pick(&failed);
+            attempts += 1;
             let Some(link) = self.links.get(&target) else {
                 continue;
             };
@@ -187,19 +215,25 @@ impl ControllerClient {
                 }
                 Ok(Ok(Reply::NotController { leader })) => {
                     last_problem = format!("node {target} is not the active controller");
+                    failed.push(target);
                     if let Some(leader) = leader.filter(|l| *l != target) {
                         *self.leader.lock() = Some(leader);
                         continue;
                     }
                 }
-                Ok(Err(e)) => last_problem = format!("node {target} answered garbage: {e}"),
+                Ok(Err(e)) => {
+                    last_problem = format!("node {target} answered garbage: {e}");
+                    failed.push(target);
+                }
                 Err(LinkError::Unreachable(e) | LinkError::Broken(e)) => {
                     debug!(node = target, error = %e, "controller request failed");
                     last_problem = format!("node {target}: {e}");
+                    failed.push(target);
                 }
             }
             // Every voter asked once without an answer: an election may be under way.
-            if next_voter % self.voters.len() == 0 {
+            if attempts % self.voters.len() == 0 {
+                failed.clear();
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

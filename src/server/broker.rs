@@ -215,6 +215,10 @@ fn join_cluster(
         ControllerClient::new(
             config.cluster.voters.clone(),
             Duration::from_millis(config.cluster.request_timeout_ms),
+            {
+                let quorum = Arc::clone(ctx.controller.quorum());
+                Arc::new(move || quorum.leader())
+            },
         ),
         registration,
         Duration::from_millis(config.cluster.broker_heartbeat_interval_ms),

@@ -136,7 +136,10 @@ impl Controller {
     /// A broker's heartbeat: keeps it live, unfences it once caught up, and runs its controlled
     /// shutdown when it asks for one.
     pub async fn broker_heartbeat(&self, heartbeat: Heartbeat) -> Reply<HeartbeatReply> {
-        if !self.quorum.is_leader() {
+        // Only a leader a majority still follows may keep a broker in touch: a controller cut
+        // off with a minority must not vouch for its own broker.
+        let within = Duration::from_millis(self.config.cluster.broker_heartbeat_interval_ms);
+        if !self.quorum.is_leader() || !self.quorum.confirm_leadership(within).await {
             return Reply::NotController {
                 leader: self.quorum.leader(),
             };

@@ -216,9 +216,11 @@ impl Controller {
         publishing: Arc<Publishing>,
     ) -> Controller {
         let client = (!config.cluster.is_single_node()).then(|| {
+            let quorum = Arc::clone(&quorum);
             ControllerClient::new(
                 config.cluster.voters.clone(),
                 Duration::from_millis(config.cluster.request_timeout_ms),
+                Arc::new(move || quorum.leader()),
             )
         });
         Controller {
@@ -314,7 +316,7 @@ impl Controller {
                 format!("could not create the partition logs: {e}"),
             ));
         }
-        let index = match self.quorum.append(records).await {
+        let index = match self.quorum.append_within(records, self.patience()).await {
             Ok(index) => index,
             Err(e) => {
                 self.publishing.abandon(current, next).await;
@@ -327,6 +329,7 @@ impl Controller {
                         E::KafkaStorageError,
                         format!("could not write cluster metadata: {e}"),
                     ),
+                    QuorumError::TimedOut(_) => ApiError::new(E::RequestTimedOut, e.to_string()),
                 });
             }
         };

@@ -59,6 +59,8 @@ pub enum QuorumError {
     NotLeader { leader: Option<i32> },
     #[error("the metadata quorum failed: {0}")]
     Failed(String),
+    #[error("no majority of the voters confirmed the change within {0:?}")]
+    TimedOut(Duration),
 }
 
 /// How a quorum runs.
@@ -279,6 +281,29 @@ impl Quorum {
                 let _ = self.raft.trigger().elect().await;
                 leaderless_since = None;
             }
+        }
+    }
+
+    /// Whether a majority of the voters confirms, within `within`, that this node still leads:
+    /// a leader cut off from the others believes it leads until an election it cannot hear of.
+    pub async fn confirm_leadership(&self, within: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, self.raft.ensure_linearizable()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Appends `records` as one entry; returns its index once it is committed and applied here.
+    /// A leader that cannot reach a majority gives up after `within` (the entry is then left to
+    /// the next leader, which keeps or discards it).
+    pub async fn append_within(
+        &self,
+        records: Vec<MetadataRecord>,
+        within: Duration,
+    ) -> Result<u64, QuorumError> {
+        match tokio::time::timeout(within, self.append(records)).await {
+            Ok(result) => result,
+            Err(_) => Err(QuorumError::TimedOut(within)),
         }
     }
 
