@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -304,21 +305,40 @@ impl TestCluster {
             .collect()
     }
 
-    /// The node whose log says, most recently among running nodes, that it leads the quorum.
+    /// The running node that leads the metadata quorum, as DescribeQuorum through the running
+    /// nodes says (waiting up to ten seconds for one to be elected).
     pub fn quorum_leader(&mut self) -> Option<usize> {
-        let running = self.running();
-        let mut best: Option<(String, usize)> = None;
-        for i in running {
-            for line in self.nodes[i].log().lines() {
-                if line.contains("this node leads the metadata quorum") {
-                    let stamp = line.split_whitespace().next().unwrap_or("").to_string();
-                    if best.as_ref().is_none_or(|(s, _)| stamp > *s) {
-                        best = Some((stamp, i));
-                    }
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+                .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            for i in self.running() {
+                let Ok(stream) = std::net::TcpStream::connect(self.nodes[i].addr()) else {
+                    continue;
+                };
+                drop(stream);
+                let mut conn = Conn::connect(self.nodes[i].addr());
+                conn.set_read_timeout(Duration::from_secs(5));
+                let response: DescribeQuorumResponse =
+                    conn.call(ApiKey::DescribeQuorum, 1, &request);
+                let Some(p) = response.topics.first().and_then(|t| t.partitions.first()) else {
+                    continue;
+                };
+                if response.error_code != 0 || p.leader_id.0 < 0 {
+                    continue;
+                }
+                let leader = self.nodes.iter().position(|n| n.id == p.leader_id.0)?;
+                if self.nodes[leader].is_running() {
+                    return Some(leader);
                 }
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        best.map(|(_, i)| i)
+        None
     }
 
     pub fn metadata(&self, i: usize) -> MetadataResponse {

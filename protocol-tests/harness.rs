@@ -45,7 +45,10 @@ impl TestBroker {
     fn command(&self) -> Command {
         let log_path = self.dir.path().join("broker.log");
         let log = std::fs::File::create(&log_path).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kafe"));
+        // KAFE_BINARY runs another build instead (benchmarks compare builds side by side).
+        let binary =
+            std::env::var("KAFE_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kafe").to_string());
+        let mut command = Command::new(binary);
         command
             .arg("--override")
             .arg(format!(

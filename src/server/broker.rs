@@ -375,7 +375,7 @@ async fn serve_metadata(
 ) -> anyhow::Result<(Arc<Context>, Arc<dyn LeadershipListener>)> {
     formation::wait_for_quorum(quorum, shutdown.clone())
         .await
-        .context("the metadata quorum did not elect a leader")?;
+        .context("cannot join the metadata quorum")?;
     if !config.cluster.is_single_node() {
         let cluster_id =
             formation::agree_on_cluster_id(quorum, logs.cluster_id(), shutdown.clone()).await?;

@@ -29,6 +29,9 @@ use crate::record::batch::{self, NewRecord, ProducerFields};
 pub const ENTRY_KEY: &[u8] = b"raft";
 const STATE_FILE: &str = "quorum-state";
 const COMMITTED_FILE: &str = "quorum-committed";
+/// The committed hint is written at most this often: it is a hint, and writing it on every commit
+/// would cost a file replacement per metadata change.
+const COMMITTED_HINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 /// How much of the log one read brings back at most.
 const READ_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -160,6 +163,9 @@ pub struct LogStore {
     dir: PathBuf,
     /// Gives back the metadata directory's reserved space; whether there was any to give.
     release_space: ReleaseSpace,
+    /// The last committed entry openraft reported, and when the hint file was last written.
+    committed: Option<LogId>,
+    committed_written_at: Option<std::time::Instant>,
     /// The state file's content and the id of the last entry, kept in memory.
     state: Arc<Mutex<(QuorumState, Option<LogId>)>>,
 }
@@ -196,6 +202,8 @@ impl LogStore {
             log,
             dir,
             release_space,
+            committed: None,
+            committed_written_at: None,
             state: Arc::new(Mutex::new((state, last))),
         })
     }
@@ -224,6 +232,8 @@ impl LogStore {
             log: Arc::clone(&self.log),
             dir: self.dir.clone(),
             release_space: Arc::clone(&self.release_space),
+            committed: self.committed,
+            committed_written_at: self.committed_written_at,
             state: Arc::clone(&self.state),
         };
         tokio::task::spawn_blocking(move || work(&me))
@@ -280,8 +290,17 @@ impl RaftLogStorage<Raft> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // Not fsynced: at start-up it only says how far the log may be replayed before the
-        // leader confirms; entries below it were committed, so they are durable already.
+        // Not fsynced, and not written on every commit: at start-up it only says how far the log
+        // may be replayed before the leader confirms; entries below it were committed, so they
+        // are durable already, and the ones after it are applied once a leader confirms them.
+        self.committed = committed;
+        if self
+            .committed_written_at
+            .is_some_and(|t| t.elapsed() < COMMITTED_HINT_EVERY)
+        {
+            return Ok(());
+        }
+        self.committed_written_at = Some(std::time::Instant::now());
         self.blocking(ErrorSubject::Store, ErrorVerb::Write, move |store| {
             let bytes = serde_json::to_vec(&committed).map_err(io::Error::other)?;
             replace_file(
@@ -295,7 +314,7 @@ impl RaftLogStorage<Raft> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.read_committed_hint())
+        Ok(self.committed.or_else(|| self.read_committed_hint()))
     }
 
     async fn append<I>(

@@ -151,6 +151,7 @@ impl Quorum {
             network::Network {
                 local,
                 identity: Arc::clone(&identity),
+                addresses: Arc::new(voters.clone()),
             },
             store,
             state_machine,
@@ -321,19 +322,28 @@ impl Quorum {
     }
 
     /// Waits until this node knows a leader and has applied an entry of the leader's term (and so
-    /// everything committed before that term began); returns what is applied.
+    /// everything committed before that term began) or, on the leader, everything in its log;
+    /// returns what is applied.
     pub async fn caught_up(&self, timeout: Duration) -> Result<Applied, QuorumError> {
         let mut metrics = self.raft.metrics();
         let mut applied = self.applied.clone();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut marked = false;
         loop {
-            let (leader, term) = {
+            let (leader, term, last_log) = {
                 let m = metrics.borrow_and_update();
-                (m.current_leader, m.current_term)
+                (m.current_leader, m.current_term, m.last_log_index)
             };
             let now = applied.borrow_and_update().clone();
-            if leader.is_some() && now.term == Some(term) {
+            // A follower is caught up once it has applied the leader's first entry of its term;
+            // the leader, whose changes are checked against what it has applied, once it has
+            // applied everything in its log.
+            let caught_up = if leader == Some(self.local) {
+                now.term == Some(term) && now.index >= last_log
+            } else {
+                leader.is_some() && now.term == Some(term)
+            };
+            if caught_up {
                 return Ok(now);
             }
             if leader == Some(self.local) && !marked {

@@ -125,12 +125,17 @@ impl Identity {
 pub struct Network {
     pub local: NodeId,
     pub identity: std::sync::Arc<Identity>,
+    /// The voters' addresses from `controller.quorum.voters`: they win over the addresses the
+    /// log's membership recorded, so a voter that moved is reached where it is now, and a node
+    /// started on another cluster's data talks to the cluster it is configured for.
+    pub addresses: std::sync::Arc<std::collections::BTreeMap<NodeId, QuorumNode>>,
 }
 
 impl RaftNetworkFactory<Raft> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &QuorumNode) -> Peer {
+        let node = self.addresses.get(&target).unwrap_or(node);
         Peer {
             local: self.local,
             target,
