@@ -71,7 +71,7 @@ fn open(
         image.apply(&r);
     }
     replicas
-        .publish(&MetadataImage::default(), &image)
+        .publish(&MetadataImage::default(), &Arc::new(image))
         .expect("partitions");
     let coordinator = GroupCoordinator::new(
         coordinator_config(compaction_min_bytes),

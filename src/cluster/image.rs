@@ -51,6 +51,14 @@ impl TopicInfo {
     }
 }
 
+/// A topic that differs between two images (see [`MetadataImage::topic_changes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TopicChange<'a> {
+    pub name: &'a str,
+    pub before: Option<&'a Arc<TopicInfo>>,
+    pub after: Option<&'a Arc<TopicInfo>>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct MetadataImage {
     pub cluster_id: String,
@@ -192,6 +200,53 @@ impl MetadataImage {
         }
     }
 
+    /// The topics that differ between `previous` and this image (added, removed, or changed), in
+    /// name order. Topics a change did not touch are the same allocation in both images, so this
+    /// walks both maps once and compares pointers, not contents.
+    pub fn topic_changes<'a>(&'a self, previous: &'a MetadataImage) -> Vec<TopicChange<'a>> {
+        let mut changes = Vec::new();
+        let mut before = previous.topics.iter().peekable();
+        let mut after = self.topics.iter().peekable();
+        loop {
+            let ordering = match (before.peek(), after.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((b, _)), Some((a, _))) => b.cmp(a),
+            };
+            match ordering {
+                std::cmp::Ordering::Less => {
+                    let (name, topic) = before.next().expect("peeked");
+                    changes.push(TopicChange {
+                        name,
+                        before: Some(topic),
+                        after: None,
+                    });
+                }
+                std::cmp::Ordering::Greater => {
+                    let (name, topic) = after.next().expect("peeked");
+                    changes.push(TopicChange {
+                        name,
+                        before: None,
+                        after: Some(topic),
+                    });
+                }
+                std::cmp::Ordering::Equal => {
+                    let (name, old) = before.next().expect("peeked");
+                    let (_, new) = after.next().expect("peeked");
+                    if !Arc::ptr_eq(old, new) {
+                        changes.push(TopicChange {
+                            name,
+                            before: Some(old),
+                            after: Some(new),
+                        });
+                    }
+                }
+            }
+        }
+        changes
+    }
+
     /// Records that rebuild this image's replicated state from nothing (a snapshot of it).
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut records = Vec::new();
@@ -277,6 +332,38 @@ mod tests {
         image.apply(&MetadataRecord::RemoveTopic { id });
         assert!(image.topic("t").is_none());
         assert!(image.topic_by_id(&id).is_none());
+    }
+
+    #[test]
+    fn topic_changes_are_what_a_change_touched() {
+        let mut image = MetadataImage::default();
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        for r in MetadataRecord::new_topic("a", a, vec![vec![0]], [])
+            .into_iter()
+            .chain(MetadataRecord::new_topic("b", b, vec![vec![0]], []))
+        {
+            image.apply(&r);
+        }
+        let mut next = image.clone();
+        assert!(next.topic_changes(&image).is_empty());
+        next.apply(&MetadataRecord::RemoveTopic { id: a });
+        next.apply(&MetadataRecord::TopicConfig {
+            topic_id: b,
+            key: "retention.ms".into(),
+            value: Some("1".into()),
+        });
+        for r in MetadataRecord::new_topic("c", c, vec![vec![0]], []) {
+            next.apply(&r);
+        }
+        let changes: Vec<(&str, bool, bool)> = next
+            .topic_changes(&image)
+            .iter()
+            .map(|c| (c.name, c.before.is_some(), c.after.is_some()))
+            .collect();
+        assert_eq!(
+            changes,
+            vec![("a", true, false), ("b", true, true), ("c", false, true)]
+        );
     }
 
     #[test]

@@ -1054,7 +1054,9 @@ mod tests {
         for r in MetadataRecord::new_topic(store::OFFSETS_TOPIC, offsets_id, vec![vec![0]; 3], []) {
             image.apply(&r);
         }
-        replicas.publish(&MetadataImage::default(), &image).unwrap();
+        replicas
+            .publish(&MetadataImage::default(), &Arc::new(image.clone()))
+            .unwrap();
         let config = CoordinatorConfig {
             group: GroupConfig {
                 min_session_timeout_ms: 6_000,

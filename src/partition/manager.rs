@@ -11,7 +11,7 @@
 //!   Kafka's errors: UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID, NOT_LEADER_OR_FOLLOWER,
 //!   FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, KAFKA_STORAGE_ERROR for an offline log directory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Weak};
 
@@ -71,6 +71,13 @@ fn hosted(image: &MetadataImage, broker: i32) -> impl Iterator<Item = (&Arc<Topi
 }
 
 /// Whether `image` has partition `index` of topic `id` with a replica on `broker`.
+/// Whether `image` places partition `index` of the topic named `name` on `broker`.
+fn hosts_named(image: &MetadataImage, broker: i32, name: &str, index: i32) -> bool {
+    image
+        .partition(name, index)
+        .is_some_and(|p| p.replicas.contains(&broker))
+}
+
 fn hosts(image: &MetadataImage, broker: i32, id: Uuid, index: i32) -> bool {
     image
         .topic_by_id(&id)
@@ -247,15 +254,21 @@ impl ReplicaManager {
 impl MetadataPublisher for ReplicaManager {
     fn prepare(&self, current: &MetadataImage, next: &MetadataImage) -> io::Result<()> {
         let mut wanted = Vec::new();
-        for (topic, index) in hosted(next, self.local_broker) {
-            if hosts(current, self.local_broker, topic.id, index) {
-                continue;
+        for change in next.topic_changes(current) {
+            let Some(topic) = change.after else { continue };
+            for (index, p) in topic.partitions.iter().enumerate() {
+                let index = index as i32;
+                if !p.replicas.contains(&self.local_broker)
+                    || hosts(current, self.local_broker, topic.id, index)
+                {
+                    continue;
+                }
+                let log_config = self
+                    .config
+                    .topic_config(&topic.configs)
+                    .map_or_else(|_| self.config.topic_defaults.log.clone(), |c| c.log);
+                wanted.push((topic.name.clone(), index, log_config));
             }
-            let log_config = self
-                .config
-                .topic_config(&topic.configs)
-                .map_or_else(|_| self.config.topic_defaults.log.clone(), |c| c.log);
-            wanted.push((topic.name.clone(), index, log_config));
         }
         self.logs.create_all(&wanted, crate::clock::now_ms())
     }
@@ -272,12 +285,14 @@ impl MetadataPublisher for ReplicaManager {
         }
     }
 
-    fn publish(&self, previous: &MetadataImage, next: &MetadataImage) -> io::Result<()> {
-        *self.image.write() = Arc::new(next.clone());
+    fn publish(&self, previous: &MetadataImage, next: &Arc<MetadataImage>) -> io::Result<()> {
+        *self.image.write() = Arc::clone(next);
         let now = crate::clock::now_ms();
         let mut first_error: Option<io::Error> = None;
-        let mut wanted: HashSet<(String, i32)> = HashSet::new();
-        for topic in next.topics.values() {
+        // Only the topics the change touched: a change's cost does not grow with the number of
+        // topics.
+        let changes = next.topic_changes(previous);
+        for topic in changes.iter().filter_map(|c| c.after) {
             let topic_config = self.config.topic_config(&topic.configs).unwrap_or_else(|e| {
                 // Overrides are checked when they are set; this only happens if the broker's own
                 // settings changed under them since.
@@ -290,7 +305,6 @@ impl MetadataPublisher for ReplicaManager {
                     continue;
                 }
                 let index = index as i32;
-                wanted.insert((topic.name.clone(), index));
                 let old = before.and_then(|t| t.partitions.get(index as usize));
                 if let Some(existing) = self
                     .get(&topic.name, index)
@@ -340,22 +354,31 @@ impl MetadataPublisher for ReplicaManager {
                 self.transition(&partition, None, info);
             }
         }
-        // Stop what the image no longer holds (or holds under a new topic id).
+        // Stop what the image no longer holds here (or holds under a new topic id).
         let stopped: Vec<Arc<Partition>> = {
             let mut topics = self.topics.write();
             let mut stopped = Vec::new();
-            topics.retain(|name, slots| {
+            for change in &changes {
+                let Some(slots) = topics.get_mut(change.name) else {
+                    continue;
+                };
                 for slot in slots.iter_mut() {
                     let keep = slot.as_ref().is_some_and(|p| {
-                        wanted.contains(&(name.clone(), p.index()))
-                            && next.topic(name).is_some_and(|t| t.id == p.topic_id())
+                        change.after.is_some_and(|t| {
+                            t.id == p.topic_id()
+                                && t.partitions
+                                    .get(p.index() as usize)
+                                    .is_some_and(|info| info.replicas.contains(&self.local_broker))
+                        })
                     });
                     if !keep && let Some(p) = slot.take() {
                         stopped.push(p);
                     }
                 }
-                slots.iter().any(Option::is_some)
-            });
+                if slots.iter().all(Option::is_none) {
+                    topics.remove(change.name);
+                }
+            }
             stopped
         };
         for partition in stopped {
@@ -363,12 +386,17 @@ impl MetadataPublisher for ReplicaManager {
                 first_error.get_or_insert(e);
             }
         }
-        // Logs left on disk by a deletion that a crash interrupted.
-        for (topic, partition) in self.logs.partitions() {
-            if topic != METADATA_TOPIC && !wanted.contains(&(topic.clone(), partition)) {
-                info!(topic = %topic, partition, "deleting the log of a partition no longer hosted");
-                if let Err(e) = self.logs.delete(&topic, partition) {
-                    first_error.get_or_insert(e);
+        // Logs left on disk by a deletion that a crash interrupted: looked for when the first
+        // image is published (at start-up).
+        if previous.topics.is_empty() {
+            for (topic, partition) in self.logs.partitions() {
+                if topic != METADATA_TOPIC
+                    && !hosts_named(next, self.local_broker, &topic, partition)
+                {
+                    info!(topic = %topic, partition, "deleting the log of a partition no longer hosted");
+                    if let Err(e) = self.logs.delete(&topic, partition) {
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
         }
@@ -412,11 +440,11 @@ mod tests {
             dir.path().join("a-2").exists(),
             "prepared before the commit"
         );
-        manager.publish(&empty, &image).unwrap();
+        manager.publish(&empty, &Arc::new(image.clone())).unwrap();
         assert!(manager.get("a", 2).is_some_and(|p| p.is_leader()));
         assert!(manager.get("a", 3).is_none());
         let removed = with(&image, vec![MetadataRecord::RemoveTopic { id }]);
-        manager.publish(&image, &removed).unwrap();
+        manager.publish(&image, &Arc::new(removed.clone())).unwrap();
         assert!(manager.get("a", 0).is_none());
         assert!(!dir.path().join("a-0").exists());
     }
@@ -447,7 +475,7 @@ mod tests {
             MetadataRecord::new_topic("c", id, vec![vec![0], vec![1]], []),
         );
         manager.prepare(&empty, &image).unwrap();
-        manager.publish(&empty, &image).unwrap();
+        manager.publish(&empty, &Arc::new(image.clone())).unwrap();
         assert!(manager.leader(TopicRef::Name("c"), 0, Some(0)).is_ok());
         assert!(manager.leader(TopicRef::Id(id), 0, None).is_ok());
         let err = |r: Result<Arc<Partition>, PartitionError>| r.err().map(|e| e.to_string());
@@ -479,7 +507,7 @@ mod tests {
             leader: 0,
             leader_epoch: 3,
         });
-        manager.publish(&before, &image).unwrap();
+        manager.publish(&before, &Arc::new(image.clone())).unwrap();
         assert!(matches!(
             manager.leader(TopicRef::Name("c"), 0, Some(0)),
             Err(PartitionError::FencedLeaderEpoch { .. })

@@ -60,8 +60,9 @@ pub trait MetadataPublisher: Send + Sync {
     fn prepare(&self, current: &MetadataImage, next: &MetadataImage) -> io::Result<()>;
     /// `next` was not committed after all: undo what `prepare` made.
     fn abandon(&self, current: &MetadataImage, next: &MetadataImage);
-    /// `next` is committed: apply the change from `previous`.
-    fn publish(&self, previous: &MetadataImage, next: &MetadataImage) -> io::Result<()>;
+    /// `next` is committed: apply the change from `previous`. Topics the change did not touch are
+    /// the same `Arc` in both images, which lets a publisher skip them.
+    fn publish(&self, previous: &MetadataImage, next: &Arc<MetadataImage>) -> io::Result<()>;
 }
 
 /// A topic to create.
