@@ -118,15 +118,18 @@ impl Quorum {
                 )
             })
             .collect();
-        let election = settings.election_timeout_ms.max(100);
-        // A heartbeat well inside the election timeout; openraft also uses it as the deadline of
-        // an append (fsync included) on the follower.
+        let election = settings.election_timeout_ms.max(200);
+        // openraft waits out a leader lease of `election_timeout_max`, then a random time between
+        // min and max, before standing: with max = the configured timeout and min = half of it, a
+        // follower stands 1.5 to 2 timeouts after the leader's last word, about what Kafka's
+        // fetch timeout (2 x the election timeout) gives. A heartbeat well inside that; openraft
+        // also uses it as the deadline of an append (fsync included) on the follower.
         let heartbeat = (election / 4).max(50);
         let config = openraft::Config {
             cluster_name: "kafe-metadata".to_string(),
             heartbeat_interval: heartbeat,
-            election_timeout_min: election,
-            election_timeout_max: election * 2,
+            election_timeout_min: election / 2,
+            election_timeout_max: election,
             install_snapshot_timeout: settings.request_timeout_ms.max(election),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
             max_in_snapshot_log_to_keep: 1_000,
