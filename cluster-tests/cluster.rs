@@ -45,6 +45,8 @@ pub struct Node {
     dir: PathBuf,
     child: Option<Child>,
     overrides: Vec<String>,
+    /// A controller only: no client listener, not a broker.
+    pub controller_only: bool,
 }
 
 impl Node {
@@ -111,6 +113,7 @@ impl TestCluster {
                     dir,
                     child: None,
                     overrides: overrides.iter().map(|s| s.to_string()).collect(),
+                    controller_only: false,
                 }
             })
             .collect();
@@ -161,22 +164,34 @@ impl TestCluster {
             None => Command::new(binary),
         };
         let host = &node.host;
-        let settings = [
-            format!("node.id={}", node.id),
-            "process.roles=broker,controller".to_string(),
-            format!(
-                "listeners=PLAINTEXT://{host}:{},CONTROLLER://{host}:{}",
-                node.client_port, node.controller_port
-            ),
-            format!(
+        let roles_and_listeners = if node.controller_only {
+            [
+                "process.roles=controller".to_string(),
+                format!("listeners=CONTROLLER://{host}:{}", node.controller_port),
+            ]
+        } else {
+            [
+                "process.roles=broker,controller".to_string(),
+                format!(
+                    "listeners=PLAINTEXT://{host}:{},CONTROLLER://{host}:{}",
+                    node.client_port, node.controller_port
+                ),
+            ]
+        };
+        let mut settings = vec![format!("node.id={}", node.id)];
+        settings.extend(roles_and_listeners);
+        if !node.controller_only {
+            settings.push(format!(
                 "advertised.listeners=PLAINTEXT://{host}:{}",
                 node.client_port
-            ),
+            ));
+        }
+        settings.extend([
             "controller.listener.names=CONTROLLER".to_string(),
             "inter.broker.listener.name=PLAINTEXT".to_string(),
             format!("controller.quorum.voters={}", self.voters),
             format!("log.dirs={}", node.data_dir().display()),
-        ];
+        ]);
         for s in settings.iter().chain(&node.overrides) {
             command.arg("--override").arg(s);
         }
@@ -199,10 +214,18 @@ impl TestCluster {
         let node = &mut self.nodes[i];
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            // The client listener opens only once the controller has admitted the broker.
-            if std::net::TcpStream::connect(node.addr()).is_ok()
-                && Conn::connect(node.addr()).try_api_versions()
-            {
+            // The client listener opens only once the controller has admitted the broker; a
+            // controller only serves once it follows a quorum leader.
+            let serving = if node.controller_only {
+                let log = node.log();
+                log.contains("listening listener=CONTROLLER")
+                    && (log.contains("the metadata quorum has a leader")
+                        || log.contains("this node leads the metadata quorum"))
+            } else {
+                std::net::TcpStream::connect(node.addr()).is_ok()
+                    && Conn::connect(node.addr()).try_api_versions()
+            };
+            if serving {
                 return;
             }
             if let Some(status) = node
@@ -317,6 +340,9 @@ impl TestCluster {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             for i in self.running() {
+                if self.nodes[i].controller_only {
+                    continue;
+                }
                 let Ok(stream) = std::net::TcpStream::connect(self.nodes[i].addr()) else {
                     continue;
                 };

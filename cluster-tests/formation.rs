@@ -207,3 +207,47 @@ fn a_voter_whose_disk_was_replaced_rejoins_and_catches_up() {
         cluster.create_topic(1, "after-replacement", 1, 1) == 0
     });
 }
+
+#[test]
+fn a_controller_only_node_votes_and_leads_without_being_a_broker() {
+    let mut cluster = TestCluster::new(3, FAST);
+    cluster.nodes[2].controller_only = true;
+    for i in [2, 1, 0] {
+        cluster.spawn(i);
+    }
+    for i in [2, 1, 0] {
+        cluster.wait_serving(i);
+    }
+    let m = cluster.metadata(0);
+    assert_eq!(
+        m.brokers.iter().map(|b| b.node_id.0).collect::<Vec<_>>(),
+        vec![1, 2],
+        "a controller is not a broker"
+    );
+    assert_eq!(cluster.create_topic(0, "on-brokers", 2, 2), 0);
+    // Kill brokers that lead the quorum until the controller-only node leads it.
+    for _ in 0..10 {
+        let leader = cluster.quorum_leader().expect("a leader");
+        if leader == 2 {
+            break;
+        }
+        cluster.kill9(leader);
+        wait_until(Duration::from_secs(10), "a new quorum leader", || {
+            cluster.quorum_leader().is_some_and(|l| l != leader)
+        });
+        cluster.restart(leader);
+    }
+    assert_eq!(
+        cluster.quorum_leader(),
+        Some(2),
+        "the controller-only node leads"
+    );
+    // Changes through either broker are forwarded to it.
+    assert_eq!(cluster.create_topic(0, "via-one", 1, 2), 0);
+    assert_eq!(cluster.create_topic(1, "via-two", 1, 1), 0);
+    wait_until(
+        Duration::from_secs(10),
+        "both brokers to show three topics",
+        || (0..2).all(|i| cluster.metadata(i).topics.len() == 3),
+    );
+}
