@@ -27,11 +27,17 @@ pub const FAST: &[&str] = &[
     "broker.session.timeout.ms=2000",
 ];
 
+/// A port free now, below the system's ephemeral range (so that no node's outgoing connection
+/// takes it before the node it is meant for binds it), and not handed out before in this process.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let start = 20_000 + (std::process::id() as usize * 97) % 10_000;
+    (0..12_000)
+        .map(|k| (20_000 + (start - 20_000 + k) % 12_000) as u16)
+        .find(|port| !handed_out.contains(port) && TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .inspect(|port| handed_out.push(*port))
+        .expect("a free port below the ephemeral range")
 }
 
 pub struct Node {
@@ -211,9 +217,9 @@ impl TestCluster {
 
     /// Waits until node `i` serves clients (it has joined the cluster and been admitted).
     pub fn wait_serving(&mut self, i: usize) {
-        let node = &mut self.nodes[i];
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            let node = &mut self.nodes[i];
             // The client listener opens only once the controller has admitted the broker; a
             // controller only serves once it follows a quorum leader.
             let serving = if node.controller_only {
@@ -228,23 +234,26 @@ impl TestCluster {
             if serving {
                 return;
             }
-            if let Some(status) = node
+            let exited = node
                 .child
                 .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
                 panic!(
-                    "node {} exited with {status}; log:\n{}",
-                    node.id,
-                    node.log()
+                    "node {} exited with {status}; log:\n{}\nthe other nodes:\n{}",
+                    self.nodes[i].id,
+                    self.nodes[i].log(),
+                    self.other_logs(i)
                 );
             }
-            assert!(
-                Instant::now() < deadline,
-                "node {} does not serve; log:\n{}",
-                node.id,
-                node.log()
-            );
+            if Instant::now() >= deadline {
+                panic!(
+                    "node {} does not serve; log:\n{}\nthe other nodes:\n{}",
+                    self.nodes[i].id,
+                    self.nodes[i].log(),
+                    self.other_logs(i)
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
