@@ -53,6 +53,8 @@ pub struct Node {
     overrides: Vec<String>,
     /// A controller only: no client listener, not a broker.
     pub controller_only: bool,
+    /// A broker only: not a voter, no controller listener (a learner of the quorum).
+    pub broker_only: bool,
 }
 
 impl Node {
@@ -120,20 +122,34 @@ impl TestCluster {
                     child: None,
                     overrides: overrides.iter().map(|s| s.to_string()).collect(),
                     controller_only: false,
+                    broker_only: false,
                 }
             })
             .collect();
-        let voters = nodes
+        let mut cluster = TestCluster {
+            nodes,
+            voters: String::new(),
+            namespaces,
+            _root: root,
+        };
+        cluster.list_voters();
+        cluster
+    }
+
+    fn list_voters(&mut self) {
+        self.voters = self
+            .nodes
             .iter()
+            .filter(|n| !n.broker_only)
             .map(|n| format!("{}@{}:{}", n.id, n.host, n.controller_port))
             .collect::<Vec<_>>()
             .join(",");
-        TestCluster {
-            nodes,
-            voters,
-            namespaces,
-            _root: root,
-        }
+    }
+
+    /// Makes node `i` a broker that is not a voter (before anything is started).
+    pub fn make_broker_only(&mut self, i: usize) {
+        self.nodes[i].broker_only = true;
+        self.list_voters();
     }
 
     /// Starts `size` nodes in the order given (indexes into `nodes`) and waits until all serve.
@@ -174,6 +190,11 @@ impl TestCluster {
             [
                 "process.roles=controller".to_string(),
                 format!("listeners=CONTROLLER://{host}:{}", node.controller_port),
+            ]
+        } else if node.broker_only {
+            [
+                "process.roles=broker".to_string(),
+                format!("listeners=PLAINTEXT://{host}:{}", node.client_port),
             ]
         } else {
             [

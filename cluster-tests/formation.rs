@@ -251,3 +251,41 @@ fn a_controller_only_node_votes_and_leads_without_being_a_broker() {
         || (0..2).all(|i| cluster.metadata(i).topics.len() == 3),
     );
 }
+
+#[test]
+fn a_broker_only_node_joins_as_a_learner_and_catches_up_after_a_crash() {
+    let mut cluster = TestCluster::new(4, FAST);
+    cluster.make_broker_only(3);
+    for i in [3, 0, 1, 2] {
+        cluster.spawn(i);
+    }
+    for i in 0..4 {
+        cluster.wait_serving(i);
+    }
+    wait_until(Duration::from_secs(10), "four brokers", || {
+        cluster.metadata(3).brokers.len() == 4
+    });
+    // Through the broker-only node, forwarded to the controller.
+    assert_eq!(cluster.create_topic(3, "everywhere", 4, 4), 0);
+    wait_until(
+        Duration::from_secs(10),
+        "the topic on the broker-only node",
+        || cluster.metadata(3).topics.len() == 1,
+    );
+    cluster.kill9(3);
+    wait_until(
+        Duration::from_secs(10),
+        "the broker-only node fenced",
+        || cluster.metadata(0).brokers.len() == 3,
+    );
+    // Metadata it misses while down reaches it when it returns.
+    assert_eq!(cluster.create_topic(0, "while-away", 1, 3), 0);
+    cluster.restart(3);
+    wait_until(Duration::from_secs(10), "it catches up", || {
+        let m = cluster.metadata(3);
+        m.brokers.len() == 4 && m.topics.len() == 2
+    });
+    // It is not a voter: the quorum still has three.
+    let leader = cluster.quorum_leader().expect("a leader");
+    assert!(leader < 3, "the broker-only node never leads the quorum");
+}

@@ -21,6 +21,7 @@ use super::controller::{ApiError, NewPartitions, NewTopic, TopicRef};
 use super::image::TopicInfo;
 use super::link::{Link, LinkError};
 use super::quorum::QuorumStatus;
+use super::quorum::types::QuorumNode;
 use crate::config::Voter;
 
 pub const REGISTER_BROKER: i16 = 32_010;
@@ -41,12 +42,15 @@ pub struct Registration {
     pub broker_id: i32,
     /// New each time the process starts.
     pub incarnation: Uuid,
-    /// The cluster the broker's directories belong to.
+    /// The cluster the broker's directories belong to (empty before they are formatted).
     pub cluster_id: String,
     /// Where clients reach it (its advertised listener).
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// A broker that is not a voter: where the quorum reaches it, to add it as a learner.
+    #[serde(default)]
+    pub learner_address: Option<QuorumNode>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -33,7 +33,7 @@ use crate::cluster::lifecycle::Lifecycle;
 use crate::cluster::quorum::log_store::ReleaseSpace;
 use crate::cluster::quorum::types::QuorumNode;
 use crate::cluster::quorum::{self, METADATA_TOPIC, QuorumSettings, metadata_log_config};
-use crate::cluster::rpc::{ControllerClient, Registration};
+use crate::cluster::rpc::{ControllerClient, LeaderHint, Registration};
 use crate::cluster::{
     BrokerInfo, Controller, MetadataImage, MetadataPublisher, Publishing, Quorum,
 };
@@ -89,11 +89,6 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
 
 /// [`start`] with the log's file operations given, so tests can fail them on purpose.
 pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyhow::Result<Broker> {
-    anyhow::ensure!(
-        config.cluster.is_single_node() || config.cluster.roles.controller,
-        "process.roles=broker (a broker that is not also a controller) is not served yet: give \
-         every node process.roles=broker,controller, or controller"
-    );
     let mut sockets = Vec::new();
     for listener in &config.listeners {
         let bind = format!("{}:{}", listener.host, listener.port);
@@ -119,7 +114,7 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
     let mut tasks = JoinSet::new();
     let this_node = quorum_address(&config, &addresses);
     let (logs, metadata_log) = open_logs(Arc::clone(&config), ops, this_node.clone()).await?;
-    let quorum = start_quorum(&config, &logs, metadata_log, this_node).await?;
+    let quorum = start_quorum(&config, &logs, metadata_log, this_node.clone()).await?;
     // Controller listeners answer the quorum from now on, so that voters can elect while they
     // all start; Kafka's requests are answered there once the node serves them.
     let plane = Arc::new(ControllerPlane::new(
@@ -128,9 +123,14 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
     ));
     // Their own connection budget: clients cannot crowd the quorum out.
     let controller_permits = Arc::new(Semaphore::new(config.max_connections));
+    // A broker that is not a voter is a learner of the quorum, reached on its inter-broker
+    // listener, which therefore serves the quorum from now on too.
+    let learner = !config.cluster.is_single_node() && !config.cluster.roles.controller;
     let mut client_sockets = Vec::new();
     for (name, socket) in sockets {
-        if config.cluster.is_controller_listener(&name) {
+        let serves_quorum = config.cluster.is_controller_listener(&name)
+            || (learner && name == config.cluster.inter_broker_listener_name);
+        if serves_quorum {
             info!(listener = %name, address = %socket.local_addr()?, "listening");
             tasks.spawn(accept_loop(
                 socket,
@@ -144,6 +144,19 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
             client_sockets.push((name, socket));
         }
     }
+    // A learner registers first: the controller adds it to the quorum when it does, and only then
+    // does it receive the metadata it waits for.
+    let early_lifecycle = learner.then(|| {
+        start_lifecycle(
+            &config,
+            &logs,
+            &quorum,
+            quorum.applied(),
+            Some(this_node.clone()),
+            &mut tasks,
+            shutdown_rx.clone(),
+        )
+    });
     let serving = serve_metadata(&config, &logs, &quorum, shutdown_rx.clone()).await;
     let (ctx, listener) = match serving {
         Ok(served) => served,
@@ -152,12 +165,26 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
             return Err(e);
         }
     };
-    plane.serve_api(Arc::clone(&ctx));
+    if !learner {
+        plane.serve_api(Arc::clone(&ctx));
+    }
     tasks.spawn(Arc::clone(&ctx.controller).run_duties(shutdown_rx.clone()));
     let lifecycle = if config.cluster.is_single_node() || !config.cluster.roles.broker {
         None
     } else {
-        let lifecycle = join_cluster(&ctx, &mut tasks, shutdown_rx.clone());
+        let lifecycle = match early_lifecycle {
+            Some(lifecycle) => lifecycle,
+            None => start_lifecycle(
+                &config,
+                &logs,
+                &quorum,
+                ctx.controller.published(),
+                None,
+                &mut tasks,
+                shutdown_rx.clone(),
+            ),
+        };
+        follow_standing(&lifecycle, &ctx.replicas, &mut tasks, shutdown_rx.clone());
         info!("waiting for the controller to admit this broker");
         if let Err(why) = lifecycle.wait_live(shutdown_rx.clone()).await {
             quorum.shutdown().await;
@@ -165,6 +192,9 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
         }
         Some(lifecycle)
     };
+    if learner {
+        plane.serve_api(Arc::clone(&ctx));
+    }
     for (name, socket) in client_sockets {
         info!(listener = %name, address = %socket.local_addr()?, "listening");
         tasks.spawn(accept_loop(
@@ -194,41 +224,56 @@ pub async fn start_with(mut config: BrokerConfig, ops: Arc<dyn FileOps>) -> anyh
     })
 }
 
-/// Starts this broker's registration and heartbeats with the active controller, and follows its
-/// standing: out of touch, it leads nothing.
-fn join_cluster(
-    ctx: &Arc<Context>,
+/// Starts this broker's registration and heartbeats with the active controller. `applied` is what
+/// the heartbeats report as caught up to; a broker that is not a voter gives the address the quorum
+/// reaches it at (it is added as a learner when it registers).
+fn start_lifecycle(
+    config: &BrokerConfig,
+    logs: &LogManager,
+    quorum: &Arc<Quorum>,
+    applied: watch::Receiver<quorum::Applied>,
+    learner_address: Option<QuorumNode>,
     tasks: &mut JoinSet<()>,
     shutdown: watch::Receiver<bool>,
 ) -> Arc<Lifecycle> {
-    let config = &ctx.config;
-    let advertised = &config.advertised_listeners[0];
+    let advertised = client_address(config);
     let registration = Registration {
         broker_id: config.node_id,
         incarnation: uuid::Uuid::new_v4(),
-        cluster_id: ctx.logs.cluster_id().unwrap_or_default(),
+        cluster_id: logs.cluster_id().unwrap_or_default(),
         host: advertised.host.clone(),
         port: advertised.port,
         rack: config.cluster.rack.clone(),
+        learner_address,
+    };
+    let hint: LeaderHint = {
+        let quorum = Arc::clone(quorum);
+        Arc::new(move || quorum.leader())
     };
     let lifecycle = Arc::new(Lifecycle::new(
         ControllerClient::new(
             config.cluster.voters.clone(),
             Duration::from_millis(config.cluster.request_timeout_ms),
-            {
-                let quorum = Arc::clone(ctx.controller.quorum());
-                Arc::new(move || quorum.leader())
-            },
+            hint,
         ),
         registration,
         Duration::from_millis(config.cluster.broker_heartbeat_interval_ms),
         Duration::from_millis(config.cluster.broker_session_timeout_ms),
-        ctx.controller.published(),
+        applied,
     ));
-    tasks.spawn(Arc::clone(&lifecycle).run(shutdown.clone()));
+    tasks.spawn(Arc::clone(&lifecycle).run(shutdown));
+    lifecycle
+}
+
+/// Follows the broker's standing: out of touch with the controller, it leads nothing.
+fn follow_standing(
+    lifecycle: &Lifecycle,
+    replicas: &Arc<ReplicaManager>,
+    tasks: &mut JoinSet<()>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut standing = lifecycle.standing();
-    let replicas = Arc::clone(&ctx.replicas);
-    let mut shutdown = shutdown;
+    let replicas = Arc::clone(replicas);
     tasks.spawn(async move {
         loop {
             let cut_off = standing.borrow_and_update().cut_off;
@@ -239,7 +284,15 @@ fn join_cluster(
             }
         }
     });
-    lifecycle
+}
+
+/// The listener other brokers and the controller reach this broker by (`inter.broker.listener.name`).
+fn client_address(config: &BrokerConfig) -> &crate::config::Listener {
+    config
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name == config.cluster.inter_broker_listener_name)
+        .unwrap_or(&config.advertised_listeners[0])
 }
 
 /// How the quorum reaches this node: its entry in `controller.quorum.voters`, or, for a single
@@ -256,10 +309,15 @@ fn quorum_address(config: &BrokerConfig, bound: &[SocketAddr]) -> QuorumNode {
             port: voter.port,
         };
     }
-    let advertised = &config.advertised_listeners[0];
+    let advertised = client_address(config);
+    let port = if advertised.port == 0 {
+        bound.first().map_or(0, SocketAddr::port)
+    } else {
+        advertised.port
+    };
     QuorumNode {
         host: advertised.host.clone(),
-        port: bound.first().map_or(advertised.port, SocketAddr::port),
+        port,
     }
 }
 

@@ -78,7 +78,7 @@ impl Controller {
             Err(e) => return self.refusal(e),
         };
         let id = registration.broker_id;
-        if registration.cluster_id != image.cluster_id {
+        if !registration.cluster_id.is_empty() && registration.cluster_id != image.cluster_id {
             return Reply::Refused(ApiError::new(
                 E::InconsistentClusterId,
                 format!(
@@ -89,7 +89,12 @@ impl Controller {
         }
         if let Some(existing) = image.brokers.get(&id) {
             if existing.incarnation == registration.incarnation {
-                // A retried registration whose answer was lost.
+                // A retried registration whose answer was lost, or whose learner was not added.
+                if let Some(address) = registration.learner_address.clone()
+                    && let Err(e) = self.quorum.add_learner(id, address, self.patience()).await
+                {
+                    return Reply::Refused(ApiError::new(E::RequestTimedOut, e.to_string()));
+                }
                 return Reply::Done(existing.epoch);
             }
             let session = Duration::from_millis(self.config.cluster.broker_session_timeout_ms);
@@ -120,6 +125,13 @@ impl Controller {
         records.extend(election::remove_broker(&image_with(&image, &records), id));
         match self.change(image, records).await {
             Ok(committed) => {
+                // A broker that is not a voter receives the metadata log as a learner.
+                if let Some(address) = registration.learner_address.clone()
+                    && let Err(e) = self.quorum.add_learner(id, address, self.patience()).await
+                {
+                    warn!(broker = id, error = %e, "could not add the broker to the metadata quorum");
+                    return Reply::Refused(ApiError::new(E::RequestTimedOut, e.to_string()));
+                }
                 let index = u64::try_from(committed.last_offset).unwrap_or(0);
                 self.with_liveness(|l| {
                     l.last_seen.insert(id, Instant::now());
@@ -275,6 +287,9 @@ impl Controller {
         let mut records = vec![MetadataRecord::UnregisterBroker { id }];
         records.extend(election::remove_broker(&image_with(&image, &records), id));
         self.change(image, records).await?;
+        if let Err(e) = self.quorum.remove_learner(id, self.patience()).await {
+            warn!(broker = id, error = %e, "could not remove the broker from the quorum's learners");
+        }
         self.with_liveness(|l| {
             l.last_seen.remove(&id);
             l.caught_up_at.remove(&id);

@@ -297,6 +297,68 @@ impl Quorum {
         )
     }
 
+    /// Makes broker `id` a learner of the quorum, reached at `address` (a broker that is not a
+    /// voter receives the metadata log this way); nothing to do if it already is one there.
+    pub async fn add_learner(
+        &self,
+        id: i32,
+        address: QuorumNode,
+        within: Duration,
+    ) -> Result<(), QuorumError> {
+        let node = types::node_id(id);
+        if self.voters.contains_key(&node) {
+            return Ok(());
+        }
+        let known = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            let membership = m.membership_config.membership();
+            membership.learner_ids().any(|l| l == node)
+                && membership.get_node(&node) == Some(&address)
+        };
+        if known {
+            return Ok(());
+        }
+        match tokio::time::timeout(within, self.raft.add_learner(node, address, false)).await {
+            Ok(Ok(_)) => {
+                info!(
+                    broker = id,
+                    "added a broker to the metadata quorum as a learner"
+                );
+                Ok(())
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(QuorumError::NotLeader {
+                    leader: forward.leader_id.and_then(|id| i32::try_from(id).ok()),
+                })
+            }
+            Ok(Err(e)) => Err(QuorumError::Failed(e.to_string())),
+            Err(_) => Err(QuorumError::TimedOut(within)),
+        }
+    }
+
+    /// Removes broker `id` from the quorum's learners, if it is one.
+    pub async fn remove_learner(&self, id: i32, within: Duration) -> Result<(), QuorumError> {
+        let node = types::node_id(id);
+        let is_learner = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            m.membership_config
+                .membership()
+                .learner_ids()
+                .any(|l| l == node)
+        };
+        if !is_learner {
+            return Ok(());
+        }
+        let change = openraft::ChangeMembers::RemoveNodes(std::collections::BTreeSet::from([node]));
+        match tokio::time::timeout(within, self.raft.change_membership(change, false)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(QuorumError::Failed(e.to_string())),
+            Err(_) => Err(QuorumError::TimedOut(within)),
+        }
+    }
+
     /// Appends `records` as one entry; returns its index once it is committed and applied here.
     /// A leader that cannot reach a majority gives up after `within` (the entry is then left to
     /// the next leader, which keeps or discards it).
