@@ -21,13 +21,18 @@ fn change(
     if next.leader != current.leader {
         next.leader_epoch = current.leader_epoch + 1;
     }
-    (next != *current).then_some(MetadataRecord::Partition {
+    if next == *current {
+        return None;
+    }
+    next.partition_epoch = current.partition_epoch + 1;
+    Some(MetadataRecord::Partition {
         topic_id,
         partition: partition as i32,
         replicas: next.replicas,
         isr: next.isr,
         leader: next.leader,
         leader_epoch: next.leader_epoch,
+        partition_epoch: next.partition_epoch,
     })
 }
 
@@ -168,6 +173,7 @@ mod tests {
         let p0 = image.partition("t", 0).unwrap();
         assert_eq!((p0.leader, p0.leader_epoch), (2, 1));
         assert_eq!(p0.isr, vec![2, 3]);
+        assert_eq!(p0.partition_epoch, 1);
         let p1 = image.partition("t", 1).unwrap();
         assert_eq!(
             (p1.leader, p1.leader_epoch),
@@ -175,6 +181,7 @@ mod tests {
             "a follower leaving keeps the leader"
         );
         assert_eq!(p1.isr, vec![2, 3]);
+        assert_eq!(p1.partition_epoch, 1, "an ISR change is a new partition epoch");
     }
 
     #[test]
@@ -220,6 +227,7 @@ mod tests {
             isr: vec![2, 3, 1],
             leader: 2,
             leader_epoch: p0.leader_epoch,
+            partition_epoch: p0.partition_epoch + 1,
         });
         let record = elect_preferred(&image, "t", 0).unwrap();
         image.apply(&record);

@@ -33,6 +33,9 @@ pub struct PartitionInfo {
     pub isr: Vec<i32>,
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Bumped by every change of the partition (leader, ISR or replicas), so that an update made
+    /// against an older state can be recognised and refused.
+    pub partition_epoch: i32,
 }
 
 /// A topic.
@@ -121,6 +124,7 @@ impl MetadataImage {
                 isr,
                 leader,
                 leader_epoch,
+                partition_epoch,
             } => {
                 if let Some(topic) = self.topic_mut(topic_id) {
                     let info = PartitionInfo {
@@ -128,6 +132,7 @@ impl MetadataImage {
                         isr: isr.clone(),
                         leader: *leader,
                         leader_epoch: *leader_epoch,
+                        partition_epoch: *partition_epoch,
                     };
                     let index = *partition as usize;
                     if index < topic.partitions.len() {
@@ -276,6 +281,7 @@ impl MetadataImage {
                     isr: p.isr.clone(),
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
                 });
             }
         }
@@ -382,6 +388,7 @@ mod tests {
             isr: vec![0],
             leader: 0,
             leader_epoch: 7,
+            partition_epoch: 9,
         });
         image.apply(&MetadataRecord::ProducerIds {
             next_producer_id: 3000,

@@ -18,6 +18,9 @@ pub enum MetadataRecord {
         isr: Vec<i32>,
         leader: i32,
         leader_epoch: i32,
+        /// Absent in records written before partition epochs existed.
+        #[serde(default)]
+        partition_epoch: i32,
     },
     /// A topic configuration override was set (`Some`) or removed (`None`).
     TopicConfig {
@@ -66,6 +69,7 @@ impl MetadataRecord {
                 isr: replicas.clone(),
                 replicas,
                 leader_epoch: 0,
+                partition_epoch: 0,
             })
             .collect()
     }
@@ -107,6 +111,19 @@ impl MetadataRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partition_record_from_before_partition_epochs_still_reads() {
+        let old = br#"{"type":"partition","topic_id":"00000000-0000-0000-0000-000000000000","partition":0,"replicas":[1],"isr":[1],"leader":1,"leader_epoch":4}"#;
+        match MetadataRecord::decode(old).unwrap() {
+            MetadataRecord::Partition {
+                leader_epoch,
+                partition_epoch,
+                ..
+            } => assert_eq!((leader_epoch, partition_epoch), (4, 0)),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn records_round_trip_as_json() {

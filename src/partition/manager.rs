@@ -506,6 +506,7 @@ mod tests {
             isr: vec![0],
             leader: 0,
             leader_epoch: 3,
+            partition_epoch: 3,
         });
         manager.publish(&before, &Arc::new(image.clone())).unwrap();
         assert!(matches!(

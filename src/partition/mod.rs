@@ -387,6 +387,7 @@ mod tests {
             isr: vec![0],
             leader,
             leader_epoch: epoch,
+            partition_epoch: epoch,
         }
     }
 

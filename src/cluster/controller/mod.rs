@@ -473,6 +473,7 @@ impl Controller {
                         isr: r.clone(),
                         replicas: r,
                         leader_epoch: 0,
+                        partition_epoch: 0,
                     })
                     .collect(),
                 configs: topic.configs.clone(),
