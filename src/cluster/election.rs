@@ -181,7 +181,10 @@ mod tests {
             "a follower leaving keeps the leader"
         );
         assert_eq!(p1.isr, vec![2, 3]);
-        assert_eq!(p1.partition_epoch, 1, "an ISR change is a new partition epoch");
+        assert_eq!(
+            p1.partition_epoch, 1,
+            "an ISR change is a new partition epoch"
+        );
     }
 
     #[test]

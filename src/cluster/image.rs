@@ -202,6 +202,8 @@ impl MetadataImage {
             MetadataRecord::UnregisterBroker { id } => {
                 self.brokers.remove(id);
             }
+            // Refused before it gets here (see the quorum's state machine).
+            MetadataRecord::Unknown => {}
         }
     }
 

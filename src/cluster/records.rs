@@ -49,6 +49,10 @@ pub enum MetadataRecord {
     UnfenceBroker { id: i32, epoch: i64 },
     /// The broker was decommissioned.
     UnregisterBroker { id: i32 },
+    /// A record of a kind this build does not know (written by a newer kafe). It is read, so that
+    /// the batch's format version can say why it cannot be applied, and never applied.
+    #[serde(other)]
+    Unknown,
 }
 
 impl MetadataRecord {
@@ -139,6 +143,10 @@ mod tests {
                 .contains("\"type\":\"topic_config\"")
         );
         assert_eq!(MetadataRecord::decode(&bytes).unwrap(), r);
-        assert!(MetadataRecord::decode(b"{\"type\":\"nope\"}").is_err());
+        assert_eq!(
+            MetadataRecord::decode(b"{\"type\":\"from_the_future\",\"x\":1}").unwrap(),
+            MetadataRecord::Unknown
+        );
+        assert!(MetadataRecord::decode(b"{\"no_type\":1}").is_err());
     }
 }

@@ -19,7 +19,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use super::types::{
-    Entry, FORMAT_VERSION, LogId, Raft, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+    Entry, FORMAT_VERSION, LogId, MetadataBatch, Raft, Snapshot, SnapshotMeta, StorageError,
+    StoredMembership,
 };
 use crate::cluster::{MetadataImage, MetadataRecord};
 use crate::log::LogDir;
@@ -105,13 +106,16 @@ fn io_error(verb: ErrorVerb, e: io::Error) -> StorageError {
 }
 
 /// Applies one batch to `image`, refusing a format newer than this build reads.
-fn apply_batch(
-    image: &mut MetadataImage,
-    batch: &super::types::MetadataBatch,
-) -> Result<(), String> {
+fn apply_batch(image: &mut MetadataImage, batch: &MetadataBatch) -> Result<(), String> {
     if batch.format > FORMAT_VERSION {
         return Err(format!(
             "a metadata batch of format {} was written by a newer kafe (this one reads up to {FORMAT_VERSION})",
+            batch.format
+        ));
+    }
+    if batch.records.contains(&MetadataRecord::Unknown) {
+        return Err(format!(
+            "a metadata batch of format {} holds a record this kafe does not know",
             batch.format
         ));
     }
@@ -144,9 +148,21 @@ impl StateMachine {
                     format!("{}: {e}", path.display()),
                 )
             })?;
-            for record in &file.records {
-                state.image.apply(record);
-            }
+            let batch = MetadataBatch {
+                format: file.format,
+                records: file.records,
+            };
+            apply_batch(&mut state.image, &batch).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            let file = SnapshotFile {
+                format: batch.format,
+                meta: file.meta,
+                records: batch.records,
+            };
             state.last_applied = file.meta.last_log_id;
             state.membership = file.meta.last_membership.clone();
             info!(file = %path.display(), records = file.records.len(), "loaded the metadata snapshot");
@@ -283,28 +299,25 @@ impl RaftStateMachine<Raft> for StateMachine {
                 io::Error::new(io::ErrorKind::InvalidData, e),
             )
         })?;
-        if file.format > FORMAT_VERSION {
-            return Err(io_error(
+        // Checked and built before anything is written: a snapshot this build cannot read is
+        // refused whole.
+        let batch = MetadataBatch {
+            format: file.format,
+            records: file.records,
+        };
+        let mut image = MetadataImage::clone(&self.base);
+        apply_batch(&mut image, &batch).map_err(|e| {
+            io_error(
                 ErrorVerb::Read,
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "a metadata snapshot of format {} is newer than this kafe",
-                        file.format
-                    ),
-                ),
-            ));
-        }
+                io::Error::new(io::ErrorKind::InvalidData, e),
+            )
+        })?;
         let me = self.clone();
         let (m, b) = (meta.clone(), bytes.clone());
         tokio::task::spawn_blocking(move || me.persist_snapshot(&m, &b))
             .await
             .map_err(|e| io_error(ErrorVerb::Write, io::Error::other(e)))?
             .map_err(|e| io_error(ErrorVerb::Write, e))?;
-        let mut image = MetadataImage::clone(&self.base);
-        for record in &file.records {
-            image.apply(record);
-        }
         let mut state = self.state.lock();
         state.image = image;
         state.last_applied = meta.last_log_id;
@@ -327,5 +340,30 @@ impl RaftStateMachine<Raft> for StateMachine {
                 meta,
                 snapshot: Box::new(Cursor::new(bytes)),
             }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::quorum::types::MetadataBatch;
+
+    #[test]
+    fn a_batch_of_a_newer_format_is_refused_whole_and_says_why() {
+        let mut image = MetadataImage::default();
+        let batch = MetadataBatch::new(vec![MetadataRecord::ProducerIds {
+            next_producer_id: 1000,
+        }]);
+        apply_batch(&mut image, &batch).unwrap();
+        assert_eq!(image.next_producer_id, 1000);
+        // As a batch of a newer build arrives: a record kind this build does not know.
+        let newer = format!(
+            r#"{{"format":{},"records":[{{"type":"producer_ids","next_producer_id":2000}},{{"type":"from_the_future","x":1}}]}}"#,
+            FORMAT_VERSION + 1
+        );
+        let batch: MetadataBatch = serde_json::from_str(&newer).unwrap();
+        let err = apply_batch(&mut image, &batch).unwrap_err();
+        assert!(err.contains("written by a newer kafe"), "{err}");
+        assert_eq!(image.next_producer_id, 1000, "nothing of it is applied");
     }
 }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::MetadataRecord;
 
-/// The format of metadata batches this build writes. A newer kafe reads older formats, so a cluster
-/// can roll through an upgrade node by node.
+/// The format of metadata batches this build writes: bumped whenever a record kind is added or
+/// changed. A newer kafe reads older formats, so a cluster can roll through an upgrade node by node;
+/// an older one refuses a newer batch whole, saying so, and stops rather than misread it.
 pub const FORMAT_VERSION: u16 = 1;
 
 /// A quorum member's address: the host and port of its controller listener.
