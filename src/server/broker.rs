@@ -583,7 +583,12 @@ async fn supervise_storage(
                 return;
             }
             Some(stopped) = ctx.controller.quorum().stopped() => {
-                let reason = format!("the metadata quorum stopped: {stopped}");
+                // A failed metadata directory stops the quorum too; say which came first.
+                let reason = if ctx.logs.metadata_dir().is_online() {
+                    format!("the metadata quorum stopped: {stopped}")
+                } else {
+                    metadata_dir_failed(&ctx)
+                };
                 error!(%reason, "stopping the broker");
                 let _ = failed.send(Some(reason));
                 return;
@@ -598,16 +603,20 @@ async fn supervise_storage(
         let reason = if ctx.logs.metadata_dir().is_online() {
             format!("every log directory has failed: {offline:?}")
         } else {
-            format!(
-                "the metadata log directory {} has failed ({}); the broker cannot keep its metadata",
-                ctx.logs.metadata_dir().path().display(),
-                ctx.logs.metadata_dir().failure().unwrap_or_default()
-            )
+            metadata_dir_failed(&ctx)
         };
         error!(%reason, "stopping the broker");
         let _ = failed.send(Some(reason));
         return;
     }
+}
+
+fn metadata_dir_failed(ctx: &Context) -> String {
+    format!(
+        "the metadata log directory {} has failed ({}); the broker cannot keep its metadata",
+        ctx.logs.metadata_dir().path().display(),
+        ctx.logs.metadata_dir().failure().unwrap_or_default()
+    )
 }
 
 /// Periodic work: fsync rolled segments, checkpoints, retention, closing idle files, expiring idle
